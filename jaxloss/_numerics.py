@@ -32,6 +32,20 @@ def safe_where(condition: jax.Array, x: jax.Array, safe_value: float | jax.Array
     return jnp.where(condition, x, safe_value)
 
 
+@jax.custom_jvp
 def log_cosh(x: jax.Array) -> jax.Array:
-    """``log(cosh(x))`` without overflow for large ``|x|``; its derivative is ``tanh(x)``."""
-    return jnp.logaddexp(x, -x) - jnp.log(2.0).astype(x.dtype)
+    """``log(cosh(x))``, accurate for tiny ``|x|`` and without overflow for large ``|x|``.
+
+    ``log1p(2 sinh(x/2)^2)`` near 0 (no cancellation: ``x^2/2`` for ``x = 1e-5``), and
+    ``|x| + log1p(exp(-2|x|)) - log 2`` elsewhere (no overflow of ``cosh``). Derivative ``tanh(x)``.
+    """
+    a = jnp.abs(x)
+    near = jnp.log1p(2 * jnp.square(jnp.sinh(0.5 * jnp.minimum(a, 1.0))))
+    far = a + jnp.log1p(jnp.exp(-2 * a)) - jnp.log(2.0).astype(x.dtype)
+    return jnp.where(a < 1, near, far)
+
+
+@log_cosh.defjvp
+def _log_cosh_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    (x,), (dx,) = primals, tangents
+    return log_cosh(x), jnp.tanh(x) * dx

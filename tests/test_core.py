@@ -1,0 +1,143 @@
+"""The shared core: reduction rules, the catalogue, the README table, the self-check and its stored
+reference values."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxloss as jl
+from jaxloss import _selfcheck
+from jaxloss._api import CATALOGUE, catalogue_markdown
+from jaxloss._reduce import reduce
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- reduce: hand-computed cases ------------------------------------------------------------------
+
+LOSS = jnp.array([1.0, 2.0, 3.0, 4.0])
+W = jnp.array([0.5, 1.0, 2.0, 0.0])
+KEEP = jnp.array([True, True, False, True])
+
+
+@pytest.mark.parametrize(
+    "kwargs,expected",
+    [
+        ({}, 2.5),  # (1+2+3+4)/4
+        ({"where": KEEP}, 7 / 3),  # (1+2+4)/3
+        ({"weight": W}, (0.5 + 2 + 6 + 0) / 3.5),  # torch's weighted mean
+        ({"weight": W, "where": KEEP}, (0.5 + 2) / 1.5),  # masked entries leave the weight sum too
+        ({"weight": W, "divide_by": "count"}, 8.5 / 4),  # huber's rule
+        ({"weight": W, "where": KEEP, "divide_by": "count"}, 2.5 / 3),
+        ({"divide_by": jnp.array([1.0, 1.0, 2.0, 4.0])}, 10 / 8),  # an explicit denominator weight
+    ],
+)
+def test_reduce_mean_rules(kwargs, expected):
+    assert float(reduce(LOSS, "mean", **kwargs)) == pytest.approx(expected)
+
+
+def test_reduce_sum_and_none_apply_mask_and_weight():
+    np.testing.assert_allclose(reduce(LOSS, "none", weight=W, where=KEEP), [0.5, 2.0, 0.0, 0.0])
+    assert float(reduce(LOSS, "sum", weight=W, where=KEEP)) == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("kwargs", [{"where": jnp.zeros(4, bool)}, {"weight": jnp.zeros(4)}], ids=["all_masked", "zero_weights"])
+def test_mean_over_nothing_is_zero_with_zero_gradient(kwargs):
+    value, grad = jax.value_and_grad(lambda l: reduce(l, "mean", **kwargs))(LOSS)
+    assert float(value) == 0.0
+    np.testing.assert_array_equal(grad, 0.0)
+    assert float(reduce(jnp.zeros((0,)), "mean")) == 0.0
+
+
+def test_masked_nan_entries_do_not_poison_the_mean():
+    loss = jnp.array([1.0, jnp.nan, 3.0])
+    assert float(reduce(loss, "mean", where=jnp.array([True, False, True]))) == 2.0
+
+
+# --- catalogue, public API, README ------------------------------------------------------------------
+
+
+def test_every_catalogued_loss_is_exported_jitted_and_documented():
+    assert CATALOGUE, "no losses registered"
+    for name, info in CATALOGUE.items():
+        assert name in jl.__all__
+        assert getattr(jl, name) is info.function
+        assert hasattr(info.function, "lower"), f"{name} is not a jax.jit function"
+        doc = inspect.getdoc(info.function) or ""
+        for part in ("Args:", "Returns:", "Example:", ">>>"):
+            assert part in doc, f"{name}'s docstring lacks {part!r}"
+        assert info.counterpart, name
+        params = inspect.signature(info.function).parameters
+        if "reduction" in params:
+            assert params["reduction"].kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
+def test_readme_table_is_the_generated_catalogue():
+    readme = (ROOT / "README.md").read_text()
+    assert catalogue_markdown() in readme, "README's loss table is stale: paste `python -m jaxloss --markdown`"
+
+
+def test_readme_commands_install_torch_first_and_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    demo, tests = re.findall(r"```bash\n(.*?)\n```", readme)[:2]
+    assert demo.endswith("python -m jaxloss") and "pip install -e ." in demo
+    assert tests.index("pip install torch==2.13.0") < tests.index('pip install -e ".[test]"') < tests.index("python -m pytest")
+    ci = subprocess.run(
+        ["awk", "/^\\*\\*Install and run the tests\\*\\*/{found=1} found && /^```bash/{getline; print; exit}", "README.md"],
+        capture_output=True, text=True, cwd=ROOT,
+    ).stdout.strip()
+    assert ci == tests  # the same extraction .ci/run performs
+    assert "awk '/^\\*\\*Install and run the tests\\*\\*/" in (ROOT / ".ci" / "run").read_text()
+
+
+# --- self-check ------------------------------------------------------------------------------------
+
+
+def test_self_check_command_passes_on_this_backend():
+    out = subprocess.run([sys.executable, "-m", "jaxloss"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert " 0 failed" in out.stdout
+    for name in CATALOGUE:
+        assert name in out.stdout
+
+
+def test_every_loss_has_a_self_check_case():
+    covered = {case.loss for family in _selfcheck.FAMILIES for case in _selfcheck.family_cases(family)}
+    assert set(CATALOGUE) <= covered, f"losses without a self-check case: {sorted(set(CATALOGUE) - covered)}"
+
+
+@pytest.mark.parametrize("family", [f for f in _selfcheck.FAMILIES if _selfcheck.family_cases(f)])
+def test_stored_reference_values_are_what_torch_gives_now(family, tmp_path, monkeypatch):
+    """The JSON shipped with the package is reproducible from live torch by the script."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import make_reference_values
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(_selfcheck, "reference_path", lambda f: tmp_path / f"reference_{f}.json")
+    monkeypatch.setattr(make_reference_values, "reference_path", lambda f: tmp_path / f"reference_{f}.json")
+    make_reference_values.main([family])
+    fresh = json.loads((tmp_path / f"reference_{family}.json").read_text())
+    stored = json.loads((ROOT / "jaxloss" / "_selfcheck" / f"reference_{family}.json").read_text())
+    assert fresh.keys() == stored.keys()
+    for name in fresh:
+        for key in fresh[name]:
+            np.testing.assert_allclose(np.asarray(stored[name][key]), np.asarray(fresh[name][key]), rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_readme_python_examples_run():
+    """Every README code block that imports jaxloss is a complete program, and it runs."""
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if "import jaxloss" in b]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
