@@ -10,6 +10,6 @@ import torch  # noqa: F401  (a missing torch is an error, never a skip)
 jax.config.update("jax_enable_x64", False)
 torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
 
-hypothesis.settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True)
+hypothesis.settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True)
 hypothesis.settings.register_profile("long", max_examples=500, deadline=None)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

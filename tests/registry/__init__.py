@@ -1,0 +1,83 @@
+"""One description of every public loss, driving the property tests and the robustness report.
+
+A :class:`Spec` says how to draw valid inputs for any batch shape and scale, what torch (or the
+reference written in torch) computes for them, and which properties apply. A new loss joins the
+property suite by adding a Spec to the ``SPECS`` list of its family's module in this package
+(``tests/registry/<family>.py``); ``tests/test_properties.py`` checks that every loss of the
+catalogue has one.
+
+Inputs are drawn as float64 numpy arrays (integer arrays for indices); each property casts the
+floating ones to the dtype it tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+Inputs = tuple[tuple[np.ndarray, ...], dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """How to exercise one loss.
+
+    Attributes:
+      name: the loss's name in ``jaxloss.CATALOGUE``.
+      make: ``(rng, batch_shape, scale) -> (args, kwargs)``: valid positional arrays whose leading
+        dimensions are ``batch_shape`` (one loss value per batch entry, or per element for
+        elementwise losses), and keyword configuration that is not batched.
+      torch_fn: ``(*tensors, reduction=..., **kwargs) -> tensor`` reference, or None.
+      unreduced: ``"batch"`` if ``reduction="none"`` returns exactly ``batch_shape`` (then vmap over
+        the batch equals ``"none"`` and ``where`` masks batch entries), or ``"element"`` when it
+        returns the broadcast shape of the elementwise arguments.
+      mean_is_average: ``"mean"`` equals the average of the ``"none"`` entries (no weighted mean).
+      grad_args: positions of the arguments to differentiate.
+      grad_order: 2 if the loss is twice differentiable on valid inputs, else 1.
+      max_scale: the largest input scale at which the value must be finite (e.g. squared losses
+        overflow float32 beyond 1e19).
+      half_rtol: tolerance of float16/bfloat16 results against float32 on the same inputs.
+      torch_rtol: tolerance of float32 values against the torch reference.
+    """
+
+    name: str
+    make: Callable[[np.random.Generator, tuple[int, ...], float], Inputs]
+    torch_fn: Callable[..., torch.Tensor] | None
+    unreduced: str = "element"
+    mean_is_average: bool = True
+    grad_args: tuple[int, ...] = (0,)
+    grad_order: int = 2
+    max_scale: float = 1e4
+    half_rtol: float = 2e-2
+    torch_rtol: float = 1e-4
+
+
+def normal(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    return rng.standard_normal(shape) * scale
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
+    return rng.uniform(low, high, shape)
+
+
+def torch_reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Apply a reduction to an unreduced torch loss (for references written in torch)."""
+    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
+
+
+def _collect() -> dict[str, Spec]:
+    specs: dict[str, Spec] = {}
+    for info in pkgutil.iter_modules(__path__):
+        for spec in importlib.import_module(f"{__name__}.{info.name}").SPECS:
+            assert spec.name not in specs, f"two registry entries for {spec.name}"
+            specs[spec.name] = spec
+    return specs
+
+
+SPECS: dict[str, Spec] = _collect()

@@ -1,0 +1,212 @@
+"""Property tests over every loss, driven by ``tests/registry.py``.
+
+Hypothesis draws the seed, the batch shape and the input scale; the registry turns them into valid
+inputs. The CI profile is small (``HYPOTHESIS_PROFILE=ci``, the default); run
+``HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py`` for a longer search.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+import jaxloss as jl
+from tests.parity import to_torch
+from tests.registry import SPECS, Spec
+
+BATCHES = [(1,), (3,), (2, 3), (4, 1)]
+NAMES = sorted(SPECS)
+seeds = st.integers(0, 2**32 - 1)
+batches = st.sampled_from(BATCHES)
+scales = st.sampled_from([1e-3, 1.0, 30.0])
+
+
+def _fn(spec: Spec):
+    return jl.CATALOGUE[spec.name].function
+
+
+def _cast(args: tuple[np.ndarray, ...], dtype: Any) -> list[jax.Array]:
+    return [jnp.asarray(a, dtype) if np.issubdtype(a.dtype, np.floating) else jnp.asarray(a) for a in args]
+
+
+def _draw(spec: Spec, seed: int, batch: tuple[int, ...], scale: float, dtype: Any = jnp.float32):
+    args, kwargs = spec.make(np.random.default_rng(seed), batch, scale)
+    return _cast(args, dtype), kwargs
+
+
+def _diff(spec: Spec, args, kwargs, reduction: str = "sum"):
+    def total(*diff):
+        full = list(args)
+        for i, d in zip(spec.grad_args, diff):
+            full[i] = d
+        return _fn(spec)(*full, reduction=reduction, **kwargs)
+
+    return jax.value_and_grad(total, argnums=tuple(range(len(spec.grad_args))))(*(args[i] for i in spec.grad_args))
+
+
+def test_every_loss_has_a_spec():
+    assert set(jl.CATALOGUE) <= set(SPECS), f"losses without a registry entry: {sorted(set(jl.CATALOGUE) - set(SPECS))}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds, batch=batches, scale=scales)
+def test_value_and_gradient_finite_on_valid_inputs(name, seed, batch, scale):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, seed, batch, scale)
+    value, grads = _diff(spec, args, kwargs)
+    assert np.isfinite(float(value)), (name, value)
+    for g in grads:
+        assert np.all(np.isfinite(np.asarray(g))), (name, g)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].max_scale >= 1e8])
+def test_finite_at_extreme_magnitudes(name):
+    spec = SPECS[name]
+    for seed, scale in enumerate((1e-30, 1e-8, spec.max_scale ** 0.5, spec.max_scale)):
+        args, kwargs = _draw(spec, seed, (3, 2), scale)
+        value, grads = _diff(spec, args, kwargs, reduction="mean")
+        assert np.isfinite(float(value)), (name, scale, value)
+        for g in grads:
+            assert np.all(np.isfinite(np.asarray(g))), (name, scale, g)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds, batch=batches)
+def test_jit_equals_eager(name, seed, batch):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, seed, batch, 1.0)
+    jitted = _fn(spec)(*args, reduction="none", **kwargs)
+    with jax.disable_jit():
+        eager = _fn(spec)(*args, reduction="none", **kwargs)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds, batch=batches)
+def test_vmap_over_batch_equals_none(name, seed, batch):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, seed, batch, 1.0)
+    fn = _fn(spec)
+    unreduced = fn(*args, reduction="none", **kwargs)
+    per_entry = jax.vmap(lambda *a: fn(*a, reduction="none", **kwargs))(*args)
+    np.testing.assert_allclose(per_entry, unreduced, rtol=1e-5, atol=1e-6)
+    if spec.unreduced == "batch":
+        assert unreduced.shape == batch
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds, batch=batches)
+def test_sum_and_mean_agree_with_none(name, seed, batch):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, seed, batch, 1.0)
+    fn = _fn(spec)
+    unreduced = np.asarray(fn(*args, reduction="none", **kwargs), np.float64)
+    np.testing.assert_allclose(fn(*args, reduction="sum", **kwargs), unreduced.sum(), rtol=1e-5, atol=1e-5)
+    if spec.mean_is_average:
+        np.testing.assert_allclose(fn(*args, reduction="mean", **kwargs), unreduced.mean(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if jl.CATALOGUE[n].supports_where])
+@given(seed=seeds, batch=batches, data=st.data())
+def test_where_equals_boolean_selection(name, seed, batch, data):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, seed, batch, 1.0)
+    fn = _fn(spec)
+    unreduced = np.asarray(fn(*args, reduction="none", **kwargs))
+    mask = np.asarray(data.draw(st.lists(st.booleans(), min_size=unreduced.size, max_size=unreduced.size)), bool).reshape(unreduced.shape)
+    masked_none = np.asarray(fn(*args, reduction="none", where=mask, **kwargs))
+    np.testing.assert_array_equal(masked_none[~mask], 0)
+    np.testing.assert_allclose(masked_none[mask], unreduced[mask], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(fn(*args, reduction="sum", where=mask, **kwargs), unreduced[mask].sum(), rtol=1e-5, atol=1e-5)
+    if spec.mean_is_average:
+        expected = unreduced[mask].mean() if mask.any() else 0.0  # a mean over nothing is 0
+        np.testing.assert_allclose(fn(*args, reduction="mean", where=mask, **kwargs), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds, batch=batches)
+def test_half_precision_close_to_float32(name, dtype, seed, batch):
+    spec = SPECS[name]
+    half, kwargs = _draw(spec, seed, batch, 1.0, dtype)
+    exact = [a.astype(jnp.float32) if a.dtype == dtype else a for a in half]  # the same values in float32
+    out = _fn(spec)(*half, reduction="none", **kwargs)
+    assert out.dtype == dtype
+    ref = np.asarray(_fn(spec)(*exact, reduction="none", **kwargs))
+    np.testing.assert_allclose(np.asarray(out, np.float32), ref, rtol=spec.half_rtol, atol=spec.half_rtol)
+    _, grads = _diff(spec, half, kwargs)
+    for g in grads:
+        assert g.dtype == dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(seed=seeds)
+def test_gradients_pass_check_grads(name, seed):
+    spec = SPECS[name]
+    with jax.enable_x64(True):
+        args, kwargs = _draw(spec, seed, (2, 3), 1.0, jnp.float64)
+        fn = _fn(spec)
+
+        def total(*diff):
+            full = list(args)
+            for i, d in zip(spec.grad_args, diff):
+                full[i] = d
+            return fn(*full, reduction="sum", **kwargs)
+
+        check_grads(total, tuple(args[i] for i in spec.grad_args), order=spec.grad_order, modes=["rev"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].torch_fn is not None])
+@given(seed=seeds, batch=batches, scale=scales, reduction=st.sampled_from(["mean", "sum", "none"]))
+def test_parity_with_reference_on_random_shapes(name, seed, batch, scale, reduction):
+    spec = SPECS[name]
+    raw, kwargs = spec.make(np.random.default_rng(seed), batch, scale)
+    args = [a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a for a in raw]
+    ours = np.asarray(_fn(spec)(*_cast(tuple(args), jnp.float32), reduction=reduction, **kwargs))
+    theirs = spec.torch_fn(*(to_torch(a) for a in args), reduction=reduction, **kwargs).numpy()
+    finite = np.isfinite(theirs)  # torch's naive forms may overflow where jaxloss does not
+    np.testing.assert_allclose(ours[finite], theirs[finite], rtol=spec.torch_rtol, atol=spec.torch_rtol * 1e-2)
+
+
+# --- bad input, for every loss ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_reduction_names_the_loss_and_the_choices(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3,), 1.0)
+    with pytest.raises(ValueError, match=rf"{name}: reduction='average' is not supported; expected one of 'mean', 'sum', 'none'"):
+        _fn(spec)(*args, reduction="average", **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_integer_input_is_a_type_error(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3,), 1.0)
+    args[0] = args[0].astype(jnp.int32)
+    with pytest.raises(TypeError, match=rf"{name}: `\w+` must have a floating dtype, got int32"):
+        _fn(spec)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mismatched_shapes_raise_naming_the_shapes(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3, 2), 1.0)
+    args[0] = jnp.zeros((*args[0].shape, 7), args[0].dtype)
+    with pytest.raises(ValueError, match=rf"{name}: .*\(3, 2, 7\)"):
+        _fn(spec)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_inputs_propagate(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3, 2), 1.0)
+    args[0] = args[0].at[(0,) * args[0].ndim].set(jnp.nan)
+    assert np.isnan(float(_fn(spec)(*args, reduction="sum", **kwargs)))
