@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 
 @jax.custom_jvp
@@ -22,7 +23,7 @@ def _abs_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax
     return jnp.abs(x), jnp.sign(x) * dx
 
 
-def safe_where(condition: jax.Array, x: jax.Array, safe_value: float | jax.Array) -> jax.Array:
+def safe_where(condition: ArrayLike, x: ArrayLike, safe_value: ArrayLike) -> jax.Array:
     """``x`` where ``condition`` holds, else ``safe_value``: the first half of the double-where trick.
 
     Feed the result to a function that is NaN/inf (or has a NaN/inf derivative) at the excluded
@@ -49,3 +50,23 @@ def log_cosh(x: jax.Array) -> jax.Array:
 def _log_cosh_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
     (x,), (dx,) = primals, tangents
     return log_cosh(x), jnp.tanh(x) * dx
+
+
+def varying_like(a: jax.Array, like: jax.Array) -> jax.Array:
+    """``a`` typed as varying over every ``shard_map`` mesh axis that ``like`` varies over.
+
+    Inside ``jax.shard_map`` each value records the mesh axes it varies over, and control flow and
+    custom derivatives require exact types: a ``lax.cond`` whose branches differ, a ``scan``/
+    ``fori_loop`` whose initial carry is a replicated constant while the step's result varies, or a
+    replicated argument of a ``custom_vjp`` (class weights) whose cotangent comes back per device,
+    are all type errors. Cast such a constant or replicated argument with ``varying_like(a, x)``
+    (``x`` a per-device input) before that construct; JAX then also inserts the ``psum`` that the
+    cotangent of a replicated argument needs. A no-op outside ``shard_map``.
+    """
+
+    def axes(v: jax.Array) -> frozenset[str]:
+        manual = getattr(jax.typeof(v), "manual_axis_type", None)
+        return frozenset() if manual is None else frozenset(manual.varying)
+
+    missing = axes(like) - axes(a)
+    return jax.lax.pcast(a, tuple(sorted(missing)), to="varying") if missing else a
