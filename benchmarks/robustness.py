@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import jaxloss as jl  # noqa: E402
-from tests.parity import to_torch  # noqa: E402
-from tests.registry import SPECS, Spec  # noqa: E402
+import jaxloss as jl
+from tests.parity import to_torch
+from tests.registry import SPECS, Spec
 
 BATCHES = [(4,), (2, 3)]
 SCALES = [1e-3, 1.0, 30.0]

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import jax
 import jax.numpy as jnp
 from jax.experimental import checkify
+from jax.typing import ArrayLike
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,7 +135,7 @@ def loss(
     return decorate
 
 
-def flag_invalid(values: jax.Array, bad: jax.Array, *, argument: str, requirement: str) -> jax.Array:
+def flag_invalid(values: ArrayLike, bad: ArrayLike, *, argument: str, requirement: str) -> jax.Array:
     """Poison the entries of ``values`` where ``bad`` holds with NaN, and report it in checked mode.
 
     This is how run-time value errors surface (a class index out of range, a negative variance...):

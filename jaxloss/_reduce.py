@@ -12,10 +12,11 @@ Rules (see DESIGN.md):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxloss import _checks
 
@@ -37,9 +38,9 @@ def reduce(
     loss: jax.Array,
     reduction: str,
     *,
-    where: Any = None,
-    weight: jax.Array | None = None,
-    divide_by: Literal["weight", "count"] | jax.Array = "weight",
+    where: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    divide_by: Literal["weight", "count"] | ArrayLike = "weight",
 ) -> jax.Array:
     """Apply ``where``, ``weight`` and ``reduction`` to an unreduced loss.
 
@@ -57,7 +58,7 @@ def reduce(
     check_reduction(reduction)
     shape = loss.shape
     if weight is not None:
-        loss = loss * _checks.broadcastable_to("weight", weight, shape, "the unreduced loss of shape")
+        loss = loss * _checks.broadcastable_to("weight", jnp.asarray(weight), shape, "the unreduced loss of shape")
     keep = None if where is None else _checks.mask(where, shape)
     if keep is not None:
         loss = jnp.where(keep, loss, 0)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from jaxloss import _checks
 from jaxloss._api import flag_invalid, loss
 from jaxloss._numerics import abs_, log_cosh, safe_where
 from jaxloss._reduce import reduce
-
-ArrayLike = Any
 
 
 def _residual(input: ArrayLike, target: ArrayLike) -> jax.Array:

@@ -5,7 +5,7 @@ import os
 
 import hypothesis
 import jax
-import torch  # noqa: F401  (a missing torch is an error, never a skip)
+import torch  # a missing torch is an error, never a skip
 
 jax.config.update("jax_enable_x64", False)
 torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))

@@ -53,7 +53,7 @@ def test_reduce_sum_and_none_apply_mask_and_weight():
 
 @pytest.mark.parametrize("kwargs", [{"where": jnp.zeros(4, bool)}, {"weight": jnp.zeros(4)}], ids=["all_masked", "zero_weights"])
 def test_mean_over_nothing_is_zero_with_zero_gradient(kwargs):
-    value, grad = jax.value_and_grad(lambda l: reduce(l, "mean", **kwargs))(LOSS)
+    value, grad = jax.value_and_grad(lambda per_element: reduce(per_element, "mean", **kwargs))(LOSS)
     assert float(value) == 0.0
     np.testing.assert_array_equal(grad, 0.0)
     assert float(reduce(jnp.zeros((0,)), "mean")) == 0.0

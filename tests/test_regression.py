@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import mpmath  # installed with torch (sympy)
 import jax.numpy as jnp
+import mpmath  # installed with torch (sympy)
 import numpy as np
 import pytest
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from jax.experimental import checkify
 
 import jaxloss as jl
-from tests.parity import assert_finite, assert_parity, rand, randn
+from tests.parity import assert_finite, assert_parity, rand
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,18 +55,18 @@ def _tw(w):
 
 
 CONFIGS = [
-    Config("l1", lambda x, y, r: jl.l1_loss(x, y, reduction=r), lambda x, y, r: F.l1_loss(x, y, reduction=r), _pair),
+    Config("l1", lambda x, y, r, **kw: jl.l1_loss(x, y, reduction=r, **kw), lambda x, y, r: F.l1_loss(x, y, reduction=r), _pair),
     Config(
         "l1_weight",
-        lambda x, y, w, r: jl.l1_loss(x, y, reduction=r, weight=w),
+        lambda x, y, w, r, **kw: jl.l1_loss(x, y, reduction=r, **kw, weight=w),
         lambda x, y, w, r: F.l1_loss(x, y, reduction=r, weight=w),
         _weighted,
         grad=(0, 1, 2),
     ),
-    Config("mse", lambda x, y, r: jl.mse_loss(x, y, reduction=r), lambda x, y, r: F.mse_loss(x, y, reduction=r), _pair),
+    Config("mse", lambda x, y, r, **kw: jl.mse_loss(x, y, reduction=r, **kw), lambda x, y, r: F.mse_loss(x, y, reduction=r), _pair),
     Config(
         "mse_weight",
-        lambda x, y, w, r: jl.mse_loss(x, y, reduction=r, weight=w),
+        lambda x, y, w, r, **kw: jl.mse_loss(x, y, reduction=r, **kw, weight=w),
         lambda x, y, w, r: F.mse_loss(x, y, reduction=r, weight=w),
         _weighted,
         grad=(0, 1, 2),
@@ -74,7 +74,7 @@ CONFIGS = [
     *[
         Config(
             f"huber_delta{d}",
-            lambda x, y, r, d=d: jl.huber_loss(x, y, reduction=r, delta=d),
+            lambda x, y, r, d=d, **kw: jl.huber_loss(x, y, reduction=r, **kw, delta=d),
             lambda x, y, r, d=d: F.huber_loss(x, y, reduction=r, delta=d),
             _pair,
         )
@@ -82,7 +82,7 @@ CONFIGS = [
     ],
     Config(
         "huber_weight",
-        lambda x, y, w, r: jl.huber_loss(x, y, reduction=r, delta=0.7, weight=w),
+        lambda x, y, w, r, **kw: jl.huber_loss(x, y, reduction=r, **kw, delta=0.7, weight=w),
         lambda x, y, w, r: F.huber_loss(x, y, reduction=r, delta=0.7, weight=w),
         _weighted,
         grad=(0, 1, 2),
@@ -90,7 +90,7 @@ CONFIGS = [
     *[
         Config(
             f"smooth_l1_beta{b}",
-            lambda x, y, r, b=b: jl.smooth_l1_loss(x, y, reduction=r, beta=b),
+            lambda x, y, r, b=b, **kw: jl.smooth_l1_loss(x, y, reduction=r, **kw, beta=b),
             lambda x, y, r, b=b: F.smooth_l1_loss(x, y, reduction=r, beta=b),
             _pair,
         )
@@ -99,7 +99,7 @@ CONFIGS = [
     *[
         Config(
             f"poisson_log{li}_full{fu}",
-            lambda x, y, r, li=li, fu=fu: jl.poisson_nll_loss(x, y, log_input=li, full=fu, reduction=r),
+            lambda x, y, r, li=li, fu=fu, **kw: jl.poisson_nll_loss(x, y, log_input=li, full=fu, reduction=r, **kw),
             lambda x, y, r, li=li, fu=fu: F.poisson_nll_loss(x, y, log_input=li, full=fu, reduction=r),
             _poisson_log if li else _poisson_rate,
         )
@@ -109,7 +109,7 @@ CONFIGS = [
     *[
         Config(
             f"gaussian_full{fu}_eps{eps}",
-            lambda x, y, v, r, fu=fu, eps=eps: jl.gaussian_nll_loss(x, y, v, full=fu, eps=eps, reduction=r),
+            lambda x, y, v, r, fu=fu, eps=eps, **kw: jl.gaussian_nll_loss(x, y, v, full=fu, eps=eps, reduction=r, **kw),
             lambda x, y, v, r, fu=fu, eps=eps: F.gaussian_nll_loss(x, y, v, full=fu, eps=eps, reduction=r),
             _gaussian,
             grad=(0, 1, 2),
@@ -118,14 +118,14 @@ CONFIGS = [
     ],
     Config(
         "log_cosh",
-        lambda x, y, r: jl.log_cosh_loss(x, y, reduction=r),
+        lambda x, y, r, **kw: jl.log_cosh_loss(x, y, reduction=r, **kw),
         lambda x, y, r: _torch_reduce(torch.log(torch.cosh(x - y)), r),
         _pair,
     ),
     *[
         Config(
             f"quantile{q}",
-            lambda x, y, r, q=q: jl.quantile_loss(x, y, quantile=q, reduction=r),
+            lambda x, y, r, q=q, **kw: jl.quantile_loss(x, y, quantile=q, reduction=r, **kw),
             lambda x, y, r, q=q: _torch_reduce(torch.maximum(q * (y - x), (q - 1) * (y - x)), r),
             _pair,
         )
@@ -309,22 +309,7 @@ def test_where_equals_boolean_selection(config):
 
 
 def _with_where(config: Config, arrays, mask, reduction):
-    """Call the loss with where=mask (every regression loss accepts it)."""
-    fn, kw = _UNDERLYING[config.id.split("_")[0]]
-    return fn(*arrays[: kw["n"]], reduction=reduction, where=mask, **{k: v for k, v in kw.items() if k != "n"},
-              **({"weight": arrays[2]} if config.id.endswith("weight") else {}))
-
-
-_UNDERLYING = {
-    "l1": (jl.l1_loss, {"n": 2}),
-    "mse": (jl.mse_loss, {"n": 2}),
-    "huber": (jl.huber_loss, {"n": 2}),
-    "smooth": (jl.smooth_l1_loss, {"n": 2}),
-    "poisson": (jl.poisson_nll_loss, {"n": 2}),
-    "gaussian": (jl.gaussian_nll_loss, {"n": 3}),
-    "log": (jl.log_cosh_loss, {"n": 2}),
-    "quantile": (jl.quantile_loss, {"n": 2}),
-}
+    return config.jl(*arrays, reduction, where=mask)
 
 
 @pytest.mark.parametrize("loss", [jl.l1_loss, jl.mse_loss, jl.huber_loss, jl.smooth_l1_loss, jl.poisson_nll_loss, jl.log_cosh_loss, jl.quantile_loss])
@@ -341,7 +326,9 @@ def test_mean_over_nothing_is_zero_with_zero_gradient(loss):
 
 def test_weighted_means_follow_torch_rules():
     # by hand: l1 weighted mean = sum(w |d|) / sum(w); huber weighted mean = sum(w l) / numel
-    x = jnp.array([0.0, 0.0, 0.0]); y = jnp.array([1.0, 2.0, 4.0]); w = jnp.array([1.0, 2.0, 0.5])
+    x = jnp.array([0.0, 0.0, 0.0])
+    y = jnp.array([1.0, 2.0, 4.0])
+    w = jnp.array([1.0, 2.0, 0.5])
     assert float(jl.l1_loss(x, y, weight=w)) == pytest.approx((1 + 4 + 2) / 3.5)
     assert float(jl.mse_loss(x, y, weight=w)) == pytest.approx((1 + 8 + 8) / 3.5)
     assert float(jl.huber_loss(x, y, weight=w)) == pytest.approx((0.5 + 2 * 1.5 + 0.5 * 3.5) / 3)

@@ -1,0 +1,50 @@
+"""ruff and mypy are clean (configured in pyproject.toml: ``[tool.ruff]``, ``[tool.mypy]``).
+
+The goal is the whole tree: ``ruff check jaxloss tests benchmarks scripts notebooks docs`` and
+``mypy`` (which checks ``jaxloss``, see ``[tool.mypy] files``). Files listed in ``PENDING`` still
+have known issues and are left out for now; every other file is checked, new files included. Empty
+``PENDING`` once they are fixed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINTED = ("jaxloss", "tests", "benchmarks", "scripts", "notebooks", "docs")
+
+PENDING = {
+    "notebooks/04_large_vocab.ipynb",  # ruff E731: lambda assignments
+}
+
+
+def _files(*suffixes: str, under: tuple[str, ...] = LINTED) -> list[str]:
+    found = {str(p.relative_to(ROOT)) for d in under for p in (ROOT / d).rglob("*") if p.suffix in suffixes}
+    return sorted(f for f in found - PENDING if ".ipynb_checkpoints" not in f and "__pycache__" not in f)
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_pending_files_exist():
+    assert all((ROOT / f).is_file() for f in PENDING), "remove fixed or deleted files from PENDING"
+
+
+def test_ruff_is_clean():
+    files = _files(".py", ".ipynb")
+    assert "jaxloss/_api.py" in files and "notebooks/01_tour.ipynb" in files
+    result = _run("ruff", "check", "--no-fix", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    if any(f.startswith("jaxloss/") for f in PENDING):
+        # Pending modules are still analysed (their types are used) but their own errors are not reported.
+        result = _run("mypy", "--follow-imports=silent", *_files(".py", under=("jaxloss",)))
+    else:
+        result = _run("mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success" in result.stdout
