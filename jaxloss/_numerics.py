@@ -52,8 +52,8 @@ def _log_cosh_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tupl
     return log_cosh(x), jnp.tanh(x) * dx
 
 
-def varying_like(a: jax.Array, like: jax.Array) -> jax.Array:
-    """``a`` typed as varying over every ``shard_map`` mesh axis that ``like`` varies over.
+def varying_like(a: jax.Array, *like: jax.Array) -> jax.Array:
+    """``a`` typed as varying over every ``shard_map`` mesh axis that any of ``like`` varies over.
 
     Inside ``jax.shard_map`` each value records the mesh axes it varies over, and control flow and
     custom derivatives require exact types: a ``lax.cond`` whose branches differ, a ``scan``/
@@ -68,5 +68,5 @@ def varying_like(a: jax.Array, like: jax.Array) -> jax.Array:
         manual = getattr(jax.typeof(v), "manual_axis_type", None)
         return frozenset() if manual is None else frozenset(manual.varying)
 
-    missing = axes(like) - axes(a)
+    missing = frozenset().union(*(axes(v) for v in like)) - axes(a)
     return jax.lax.pcast(a, tuple(sorted(missing)), to="varying") if missing else a

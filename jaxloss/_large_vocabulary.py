@@ -1,0 +1,497 @@
+"""Large-vocabulary losses: the cross-entropy of a linear layer's output, without its logits.
+
+A language model's last layer maps ``N`` hidden states of size ``D`` to ``V`` logits; with ``V`` in the
+hundreds of thousands the ``N x V`` logits matrix (and its gradient) dominate training memory.
+:func:`linear_cross_entropy` takes the hidden states and the weight instead, and walks the
+vocabulary in chunks of ``chunk_size`` columns:
+
+* the forward pass keeps, per token, a running maximum and sum of exponentials (an online
+  log-sum-exp), the target's logit and the class-weighted sum of logits (for label smoothing);
+* the backward pass (a ``jax.custom_vjp`` whose residuals are ``x``, ``w``, the targets and the
+  per-token log-sum-exp) recomputes each chunk's logits, turns them into that chunk's gradient with
+  respect to the logits, and immediately contracts it into ``dx`` (accumulated in float32) and the
+  chunk's columns of ``dw`` (one float32-accumulated product over all tokens, so bfloat16 weights
+  get gradients rounded once, not once per chunk).
+
+``grad_in_forward=True`` is Liger-Kernel's alternative (chunks of tokens with all ``V`` logits, the
+gradients computed in the forward pass and kept until the backward pass), and ``vocab_axis`` runs the
+chunked form on each device's shard of ``w`` under ``shard_map``, combining per-token vectors only.
+
+The torch semantics (``ignore_index``, class weights, label smoothing, NaN for a bad target) are not
+repeated here: the per-token statistics go through
+:func:`jaxloss._classification.class_index_cross_entropy_terms`, exactly as ``cross_entropy`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxloss import _checks
+from jaxloss._api import current_loss_name, flag_invalid, loss
+from jaxloss._classification import class_index_cross_entropy_terms
+from jaxloss._numerics import varying_like
+from jaxloss._reduce import reduce
+
+ArrayLike = Any
+
+_CHUNK_ELEMENTS = 2**23
+"""Default number of logits per chunk (tokens x chunk columns): 32 MiB of float32 scratch."""
+
+_MIN_CHUNK = 256
+
+
+class LinearCrossEntropyStats(NamedTuple):
+    """Per-token statistics returned by ``linear_cross_entropy(..., return_stats=True)``.
+
+    Attributes:
+      lse: float32 log-sum-exp of each token's (soft-capped) logits, shape ``target.shape``.
+      accuracy: float32, 1 where the target has the largest logit (ties count as correct), else 0;
+        0 for ignored or masked-out tokens.
+    """
+
+    lse: jax.Array
+    accuracy: jax.Array
+
+
+# ----------------------------------------------------------------------------------------------
+# Chunked per-token statistics with a custom gradient
+
+
+class _Plan(NamedTuple):
+    """How the local vocabulary is cut: ``chunks`` chunks of ``size`` columns, then a ``tail``."""
+
+    size: int
+    chunks: int
+    tail: int
+
+
+def _plan(num_tokens: int, vocab: int, chunk_size: int | None) -> _Plan:
+    if chunk_size is None:
+        chunk_size = max(_MIN_CHUNK, _CHUNK_ELEMENTS // max(num_tokens, 1))
+        chunk_size = 1 << (chunk_size.bit_length() - 1)  # a power of two
+    size = max(1, min(chunk_size, vocab))
+    return _Plan(size, vocab // size, vocab % size)
+
+
+def _segments(plan: _Plan) -> list[tuple[int, int, int]]:
+    """``(start, size, count)`` of each run of equal chunks: the main run, then the tail."""
+    runs = [(0, plan.size, plan.chunks)]
+    if plan.tail:
+        runs.append((plan.size * plan.chunks, plan.tail, 1))
+    return runs
+
+
+def _w_chunk(w: jax.Array, start: Any, size: int, dtype: Any) -> jax.Array:
+    """Columns ``[start, start + size)`` of ``w`` in ``x``'s dtype (mixed precision: a float32
+    weight used with bfloat16 activations is multiplied in bfloat16, with float32 accumulation)."""
+    return lax.dynamic_slice_in_dim(w, start, size, axis=1).astype(dtype)
+
+
+def _a_bt(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ b.T`` accumulated and returned in float32."""
+    return lax.dot_general(a, b, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+
+
+def _at_b(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a.T @ b`` accumulated and returned in float32."""
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+
+
+def _logits(
+    x: jax.Array, w: jax.Array, b: jax.Array | None, start: Any, size: int, softcap: Any
+) -> tuple[jax.Array, jax.Array]:
+    """The float32 logits of columns ``[start, start + size)`` (soft-capped) and the uncapped ones."""
+    z = jnp.dot(x, _w_chunk(w, start, size, x.dtype), preferred_element_type=jnp.float32)
+    if b is not None:
+        z = z + lax.dynamic_slice_in_dim(b, start, size).astype(jnp.float32)
+    if softcap is None:
+        return z, z
+    return softcap * jnp.tanh(z / softcap), z
+
+
+def _columns(start: Any, size: int, offset: jax.Array) -> jax.Array:
+    return offset + start + lax.iota(jnp.int32, size)
+
+
+def _chunk_weight(cw: jax.Array | None, start: Any, size: int) -> jax.Array | None:
+    return None if cw is None else lax.dynamic_slice_in_dim(cw, start, size).astype(jnp.float32)
+
+
+def _loop(step: Any, carry: Any, count: int, *like: jax.Array) -> Any:
+    """``carry = step(j, carry)`` for ``j`` in ``range(count)``, as one ``fori_loop``.
+
+    Under ``shard_map`` the chunks' results vary over every mesh axis that the arrays the step
+    reads (``like``: the tokens over the batch axis, ``w`` over the vocabulary axis) vary over, so
+    the initial (replicated) zeros are typed alike: a loop's carry keeps one type.
+    """
+    carry = jax.tree_util.tree_map(lambda c: varying_like(c, *like), carry)
+    return lax.fori_loop(0, count, step, carry)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
+def _vocab_statistics(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None,
+    cw: jax.Array | None,
+    target: jax.Array,
+    offset: jax.Array,
+    softcap: jax.Array | None,
+    plan: _Plan,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Per-token ``(lse, target_logit, weighted_logit_sum, max_logit)`` over the columns of ``w``.
+
+    ``x`` is ``(N, D)``, ``w`` ``(D, V)``, ``b`` and ``cw`` ``(V,)`` or None, ``target`` ``(N,)``
+    (global class indices; the columns here are classes ``offset + [0, V)``), ``softcap`` a scalar
+    or None. All outputs are float32 ``(N,)``.
+    """
+    n = x.shape[0]
+    neg_inf = jnp.full((n,), -jnp.inf, jnp.float32)
+    zero = jnp.zeros((n,), jnp.float32)
+    carry = (neg_inf, zero, zero, zero)  # running max, sum of exp(z - max), target logit, sum w_c z_c
+
+    for first, size, count in _segments(plan):
+
+        def step(j: Any, carry: tuple[jax.Array, ...], first: int = first, size: int = size) -> tuple[jax.Array, ...]:
+            m, s, tl, wls = carry
+            start = first + j * size
+            z, _ = _logits(x, w, b, start, size, softcap)
+            m_new = jnp.maximum(m, jnp.max(z, axis=1))
+            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
+            s = s * jnp.exp(m - m_safe) + jnp.sum(jnp.exp(z - m_safe[:, None]), axis=1)
+            hit = _columns(start, size, offset)[None, :] == target[:, None]
+            tl = tl + jnp.sum(jnp.where(hit, z, 0.0), axis=1)
+            cw_c = _chunk_weight(cw, start, size)
+            wls = wls + (jnp.sum(z, axis=1) if cw_c is None else z @ cw_c)
+            return m_new, s, tl, wls
+
+        carry = _loop(step, carry, count, x, w)
+
+    m, s, tl, wls = carry
+    m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
+    return m_safe + jnp.log(s), tl, wls, m
+
+
+def _vocab_statistics_fwd(x, w, b, cw, target, offset, softcap, plan):  # type: ignore[no-untyped-def]
+    out = _vocab_statistics(x, w, b, cw, target, offset, softcap, plan)
+    return out, (x, w, b, cw, target, offset, softcap, out[0])
+
+
+def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def]
+    x, w, b, cw, target, offset, softcap, lse = res
+    g_lse, g_tl, g_wls, _ = (c.astype(jnp.float32) for c in cotangents)  # the max has no gradient here
+    n, d = x.shape
+    dx = jnp.zeros((n, d), jnp.float32)
+    dw = jnp.zeros(w.shape, w.dtype)
+    db = None if b is None else jnp.zeros(b.shape, b.dtype)
+    dcw = None if cw is None else jnp.zeros(cw.shape, cw.dtype)
+    dcap = None if softcap is None else jnp.zeros((), jnp.float32)
+
+    for first, size, count in _segments(plan):
+
+        def step(j, carry, first=first, size=size):  # type: ignore[no-untyped-def]
+            dx, dw, db, dcw, dcap = carry
+            start = first + j * size
+            z, raw = _logits(x, w, b, start, size, softcap)
+            hit = _columns(start, size, offset)[None, :] == target[:, None]
+            cw_c = _chunk_weight(cw, start, size)
+            dz = g_lse[:, None] * jnp.exp(z - lse[:, None]) + jnp.where(hit, g_tl[:, None], 0.0)
+            dz = dz + (g_wls[:, None] if cw_c is None else g_wls[:, None] * cw_c[None, :])
+            if softcap is None:
+                dl = dz
+            else:  # z = c tanh(u), u = raw / c: dz/draw = 1 - tanh(u)^2, dz/dc = tanh(u) - u (1 - tanh(u)^2)
+                t = z / softcap
+                sech2 = 1.0 - t * t
+                dl = dz * sech2
+                dcap = dcap + jnp.sum(dz * (t - raw / softcap * sech2))
+            dl_in = dl.astype(x.dtype)
+            dx = dx + _a_bt(dl_in, _w_chunk(w, start, size, x.dtype))
+            dw_c = _at_b(x, dl_in)
+            dw = lax.dynamic_update_slice_in_dim(dw, dw_c.astype(dw.dtype), start, axis=1)
+            if db is not None:
+                db = lax.dynamic_update_slice_in_dim(db, jnp.sum(dl, axis=0).astype(db.dtype), start, axis=0)
+            if dcw is not None:
+                dcw = lax.dynamic_update_slice_in_dim(dcw, (g_wls @ z).astype(dcw.dtype), start, axis=0)
+            return dx, dw, db, dcw, dcap
+
+        dx, dw, db, dcw, dcap = _loop(step, (dx, dw, db, dcw, dcap), count, x, w)
+
+    if dcap is not None:
+        dcap = dcap.astype(softcap.dtype)
+    return dx.astype(x.dtype), dw, db, dcw, None, None, dcap
+
+
+_vocab_statistics.defvjp(_vocab_statistics_fwd, _vocab_statistics_bwd)
+
+
+def _forward_gradients(
+    x: jax.Array,
+    w: jax.Array,
+    b: jax.Array | None,
+    cw: jax.Array | None,
+    target: jax.Array,
+    softcap: jax.Array | None,
+    token_loss: Any,
+    token_weight: jax.Array,
+    plan: _Plan,
+) -> tuple[tuple[jax.Array, ...], tuple[jax.Array | None, ...]]:
+    """One pass over chunks of ``plan.size`` tokens (all ``V`` columns at once, as Liger-Kernel
+    does) giving the per-token statistics of :func:`_vocab_statistics` and, already, the gradients
+    of ``sum_n token_weight_n * token_loss(lse, target_logit, logit_sum, target)_n`` with respect
+    to ``x``, ``w`` and ``b``: three matrix products instead of four, for a float32 ``dw`` held
+    from the forward to the backward pass. No gradient flows through this function."""
+    n, d = x.shape
+    v = w.shape[1]
+    cols = lax.iota(jnp.int32, v)
+    cw32 = None if cw is None else cw.astype(jnp.float32)
+    carry = (
+        tuple(jnp.zeros((n,), jnp.float32) for _ in range(4)),  # lse, target logit, logit sum, max logit
+        jnp.zeros((n, d), x.dtype),
+        jnp.zeros((d, v), jnp.float32),
+        None if b is None else jnp.zeros((v,), jnp.float32),
+    )
+
+    for first, size, count in _segments(plan):
+
+        def step(j, carry, first=first, size=size):  # type: ignore[no-untyped-def]
+            stats, dx, dw, db = carry
+            start = first + j * size
+            x_c = lax.dynamic_slice_in_dim(x, start, size)
+            t_c = lax.dynamic_slice_in_dim(target, start, size)
+            z, _ = _logits(x_c, w, b, 0, v, softcap)
+            m = jnp.max(z, axis=1)
+            m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
+            lse = m_safe + jnp.log(jnp.sum(jnp.exp(z - m_safe[:, None]), axis=1))
+            hit = cols[None, :] == t_c[:, None]
+            tl = jnp.sum(jnp.where(hit, z, 0.0), axis=1)
+            wls = jnp.sum(z, axis=1) if cw32 is None else z @ cw32
+            _, pull = jax.vjp(lambda *s: token_loss(*s, t_c), lse, tl, wls)
+            g_lse, g_tl, g_wls = pull(lax.dynamic_slice_in_dim(token_weight, start, size))
+            dz = g_lse[:, None] * jnp.exp(z - lse[:, None]) + jnp.where(hit, g_tl[:, None], 0.0)
+            dz = dz + (g_wls[:, None] if cw32 is None else g_wls[:, None] * cw32[None, :])
+            dl = dz if softcap is None else dz * (1.0 - jnp.square(z / softcap))
+            dl_in = dl.astype(x.dtype)
+            dx_c = _a_bt(dl_in, w.astype(x.dtype))
+            dx = lax.dynamic_update_slice_in_dim(dx, dx_c.astype(dx.dtype), start, axis=0)
+            dw = dw + _at_b(x_c, dl_in)
+            if db is not None:
+                db = db + jnp.sum(dl, axis=0)
+            stats = tuple(lax.dynamic_update_slice_in_dim(a, u, start, 0) for a, u in zip(stats, (lse, tl, wls, m)))
+            return stats, dx, dw, db
+
+        carry = _loop(step, carry, count, x, w)
+
+    stats, dx, dw, db = carry
+    return stats, (dx, dw, db)
+
+
+def _attach_gradient(value: jax.Array, pairs: list[tuple[jax.Array | None, jax.Array | None]]) -> jax.Array:
+    """``value`` (unchanged) whose gradient with respect to each ``a`` of ``pairs`` is ``g``: adds
+    ``sum((a - stop_gradient(a)) * g)``, which is exactly 0 for finite ``g``."""
+    for a, g in pairs:
+        if a is not None and g is not None:
+            value = value + jnp.sum((a - lax.stop_gradient(a)).astype(jnp.float32) * lax.stop_gradient(g))
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# The loss
+
+
+def _check_vector(name: str, v: ArrayLike | None, size: int) -> jax.Array | None:
+    if v is None:
+        return None
+    (v,) = _checks.floating(**{name: v})
+    _checks.shape(name, v, (size,))
+    return v
+
+
+@loss(
+    counterpart="`F.cross_entropy(x @ w + b)`; Cut Cross-Entropy, Liger `LigerFusedLinearCrossEntropyLoss`",
+    static=("ignore_index", "chunk_size", "return_stats", "vocab_axis", "grad_in_forward"),
+    stable_form="chunked online log-sum-exp",
+    custom_gradient=True,
+    half_precision_upcast=False,
+)
+def linear_cross_entropy(
+    x: ArrayLike,
+    w: ArrayLike,
+    target: ArrayLike,
+    *,
+    bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float | jax.Array = 0.0,
+    z_loss: float | jax.Array = 0.0,
+    softcap: float | jax.Array | None = None,
+    chunk_size: int | None = None,
+    where: ArrayLike | None = None,
+    return_stats: bool = False,
+    vocab_axis: str | None = None,
+    grad_in_forward: bool = False,
+) -> Any:
+    r"""Cross-entropy of the logits ``x @ w + bias``, computed without materialising them.
+
+    Equal, in value and in gradients with respect to ``x``, ``w`` and ``bias``, to
+    ``cross_entropy(x @ w + bias, target, ...)`` with the same options, but its scratch memory is
+    a few ``N x chunk_size`` blocks instead of the ``N x V`` logits and their gradient.
+
+    .. math::
+       z_{n} = s \tanh\!\big((x_n W + b) / s\big), \qquad
+       \ell_n = (1 - \epsilon)\, w_{y_n} (\mathrm{lse}_n - z_{n, y_n})
+                + \frac{\epsilon}{V} \sum_c w_c (\mathrm{lse}_n - z_{n,c})
+                + \lambda\, \mathrm{lse}_n^2
+
+    with :math:`\mathrm{lse}_n = \log \sum_c e^{z_{n,c}}`, soft cap :math:`s` (none by default),
+    label smoothing :math:`\epsilon`, class weights :math:`w_c` and z-loss coefficient
+    :math:`\lambda`. The reductions are torch's: ``"mean"`` divides by the summed weight
+    :math:`w_{y_n}` of the tokens that count.
+
+    Args:
+      x: ``(..., D)`` hidden states (any float dtype). The products run in ``x``'s dtype (each
+        chunk of ``w`` is cast to it) with float32 accumulation, so bfloat16 activations with a
+        float32 kernel are multiplied in bfloat16, as a Flax ``Dense`` with ``dtype=bfloat16`` does.
+      w: ``(D, V)`` output projection, the layout of a Flax ``Dense`` kernel. For a tied embedding
+        table ``E`` of shape ``(V, D)`` pass ``E.T``: at worst XLA makes one transposed copy of the
+        table, never anything of the logits' size.
+      target: ``(...)`` integer class indices in ``[0, V)``, or ``ignore_index``.
+      bias: optional ``(V,)`` output bias.
+      weight: optional ``(V,)`` class weights (torch's ``weight``).
+      ignore_index: target value whose tokens are left out (static).
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      label_smoothing: torch's label smoothing :math:`\epsilon` in ``[0, 1]`` (traced).
+      z_loss: coefficient :math:`\lambda` of the PaLM z-loss :math:`\lambda\,\mathrm{lse}^2`
+        added to each counted token's loss before the reduction, so ``"mean"`` divides it by the
+        same denominator (traced; 0 by default).
+      softcap: Gemma 2's logit soft cap :math:`s > 0` applied before the loss (traced), or None.
+        A non-positive value gives NaN.
+      chunk_size: number of vocabulary columns per chunk (static); by default about
+        :math:`2^{23} / N` rounded down to a power of two (at least 256), i.e. 32 MiB of float32
+        logits per chunk.
+      where: optional boolean mask broadcastable to ``target.shape``; False tokens are left out.
+      return_stats: also return a :class:`LinearCrossEntropyStats` with each token's log-sum-exp
+        and whether its target is the arg-max (static), for logging; neither carries a gradient
+        that matters (the accuracy is piecewise constant).
+      vocab_axis: name of a mesh axis over which ``w`` (and ``bias``) are sharded along ``V``
+        (static). Call the loss inside ``jax.shard_map`` with ``w`` the local ``(D, V / k)`` shard;
+        ``x``, ``target``, ``weight`` (the full ``(V,)``) and ``where`` replicated over that axis.
+        Each device then processes only its shard; only per-token vectors cross devices.
+      grad_in_forward: compute the gradients during the forward pass, as Liger-Kernel does
+        (static): chunks of ``chunk_size`` *tokens* (by default about :math:`2^{23} / V`) with all
+        ``V`` logits each, three matrix products instead of four, for a float32 ``dw`` kept from
+        the forward to the backward pass (memory the size of ``w``). Needs a scalar loss
+        (``reduction`` ``"mean"`` or ``"sum"``), no ``vocab_axis``, and gives gradients only with
+        respect to ``x``, ``w`` and ``bias`` (none for ``weight``, ``label_smoothing``, ``z_loss``
+        and ``softcap``).
+
+    Returns:
+      The loss: a scalar, or ``target.shape`` for ``reduction="none"``, in the dtype of ``x``/``w``;
+      with ``return_stats=True``, the pair ``(loss, stats)``.
+
+    Counterparts: torch's ``F.cross_entropy(x @ w + b, target)`` (this is tested against it),
+    Apple's Cut Cross-Entropy and Liger-Kernel's fused linear cross-entropy. As everywhere in
+    jaxloss, a mean over no tokens is 0 (torch: NaN), and an out-of-range target gives NaN
+    (torch raises; :func:`jaxloss.checked` reports it).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxloss as jl
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+      >>> w = jnp.array([[1.0, 0.0, 0.5], [0.0, 1.0, -1.0]])
+      >>> jl.linear_cross_entropy(x, w, jnp.array([0, 1]))
+      Array(0.4116..., dtype=float32)
+      >>> jl.cross_entropy(x @ w, jnp.array([0, 1]))  # the same, with the logits materialised
+      Array(0.4116..., dtype=float32)
+    """
+    x, w = _checks.floating(x=x, w=w)
+    (target,) = _checks.integer(target=target)
+    _checks.rank("w", w, 2)
+    d, v_local = w.shape
+    if x.ndim < 1 or v_local < 1:
+        raise ValueError(
+            f"{current_loss_name()}: need `x` of shape (..., D) and `w` of shape (D, V) with V >= 1, "
+            f"got {x.shape} and {w.shape}"
+        )
+    _checks.shape("x", x, (*x.shape[:-1], d))
+    _checks.shape("target", target, x.shape[:-1])
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"{current_loss_name()}: chunk_size={chunk_size!r} must be a positive integer or None")
+    out_dtype = jnp.result_type(x, w)
+    bias = _check_vector("bias", bias, v_local)
+    if vocab_axis is None:
+        offset, num_classes = jnp.zeros((), jnp.int32), v_local
+    else:
+        offset = lax.axis_index(vocab_axis).astype(jnp.int32) * v_local
+        num_classes = v_local * lax.axis_size(vocab_axis)
+    weight = _check_vector("weight", weight, num_classes)
+    local_weight = weight if vocab_axis is None or weight is None else lax.dynamic_slice_in_dim(weight, offset, v_local)
+    if softcap is not None:
+        softcap = jnp.asarray(softcap, jnp.float32)
+
+    shape = target.shape
+    tokens = x.reshape(-1, d)
+    flat_target = target.reshape(-1).astype(jnp.int32)
+    counted = jnp.ones(flat_target.shape, bool) if where is None else _checks.mask(where, shape).reshape(-1)
+
+    def token_losses(lse: jax.Array, target_logit: jax.Array, logit_sum: jax.Array, t: jax.Array) -> Any:
+        """torch's per-token cross-entropy (the shared semantics) plus the z-loss."""
+        per_token, denominator, keep = class_index_cross_entropy_terms(
+            lse, target_logit, logit_sum, t,
+            class_weight=weight, num_classes=num_classes, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        )
+        per_token = per_token + jnp.where(keep, jnp.asarray(z_loss, jnp.float32) * lse * lse, 0.0)
+        if softcap is not None:
+            per_token = flag_invalid(per_token, jnp.broadcast_to(softcap <= 0, per_token.shape), argument="softcap",
+                                     requirement="must be positive")
+        return per_token, denominator, keep
+
+    def reduced(per_token: jax.Array, denominator: jax.Array, keep: jax.Array) -> jax.Array:
+        return reduce(per_token.reshape(shape), reduction, where=(keep & counted).reshape(shape),
+                      divide_by=denominator.reshape(shape))
+
+    if grad_in_forward:
+        if reduction == "none" or vocab_axis is not None:
+            raise ValueError(
+                f"{current_loss_name()}: grad_in_forward=True needs reduction='mean' or 'sum' and no vocab_axis"
+            )
+        sg = lax.stop_gradient
+        label_smoothing, z_loss = sg(jnp.asarray(label_smoothing)), sg(jnp.asarray(z_loss))
+        weight = None if weight is None else sg(weight)
+        softcap = None if softcap is None else sg(softcap)
+        zeros = jnp.zeros(flat_target.shape, jnp.float32)
+        _, denominator, keep = token_losses(zeros, zeros, zeros, flat_target)  # depend on the targets only
+        _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator, keep), zeros)
+        (token_weight,) = pull(jnp.ones((), jnp.float32))  # d loss / d per-token loss
+        stats, grads = _forward_gradients(
+            sg(tokens), sg(w), None if bias is None else sg(bias), weight, flat_target, softcap,
+            lambda *a: token_losses(*a)[0], token_weight, _plan(v_local, tokens.shape[0], chunk_size),
+        )
+        lse, target_logit, logit_sum, max_logit = stats
+        attach = [(tokens, grads[0]), (w, grads[1]), (bias, grads[2])]
+    else:
+        plan = _plan(tokens.shape[0], v_local, chunk_size)
+        inputs = [tokens, w, bias, local_weight, softcap]
+        # Under shard_map the gradients of replicated inputs are per-device terms (JAX psums them once
+        # the inputs are typed as varying); outside shard_map this is a no-op.
+        inputs = [None if a is None else varying_like(a, tokens, w) for a in inputs]
+        lse, target_logit, logit_sum, max_logit = _vocab_statistics(*inputs[:4], flat_target, offset, inputs[4], plan)
+        attach = []
+    max_logit = lax.stop_gradient(max_logit)
+    if vocab_axis is not None:  # combine the shards' statistics: only (N,) vectors cross devices
+        max_logit = lax.pmax(max_logit, vocab_axis)
+        shift = jnp.where(jnp.isfinite(max_logit), max_logit, 0.0)
+        lse = shift + jnp.log(lax.psum(jnp.exp(lse - shift), vocab_axis))
+        target_logit = lax.psum(target_logit, vocab_axis)
+        logit_sum = lax.psum(logit_sum, vocab_axis)
+
+    per_token, denominator, keep = token_losses(lse, target_logit, logit_sum, flat_target)
+    result = _attach_gradient(reduced(per_token, denominator, keep), attach).astype(out_dtype)
+    if not return_stats:
+        return result
+    accuracy = (keep & counted & (target_logit >= max_logit)).reshape(shape).astype(jnp.float32)
+    return result, LinearCrossEntropyStats(lse=lse.reshape(shape), accuracy=accuracy)
