@@ -24,17 +24,67 @@ from jaxloss._regression import (
 )
 
 # classification
+from jaxloss._classification import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_div,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    nll_loss,
+    poly1_cross_entropy,
+    soft_margin_loss,
+    softmax_focal_loss,
+    zero_one_loss,
+)
 
 # embedding
+from jaxloss._embedding import (
+    contrastive_loss,
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    ntxent_loss,
+    supervised_contrastive_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
 
 # sequence
+from jaxloss._sequence import ctc_loss
 
 # segmentation
+from jaxloss._segmentation import (
+    dice_loss,
+    jaccard_loss,
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+    tversky_loss,
+)
 
 # detection
+from jaxloss._detection import (
+    complete_box_iou_loss,
+    distance_box_iou_loss,
+    generalized_box_iou_loss,
+    sigmoid_focal_loss,
+)
 
 # large_vocabulary
+from jaxloss._large_vocabulary import LinearCrossEntropyStats, linear_cross_entropy
+
+# distributed
+from jaxloss._distributed import global_mean, global_sum, vocab_parallel_cross_entropy
 
 __version__ = "0.1.0"
 
-__all__ = ["CATALOGUE", "checked", *CATALOGUE]
+__all__ = [
+    "CATALOGUE",
+    "LinearCrossEntropyStats",
+    "checked",
+    "global_mean",
+    "global_sum",
+    "vocab_parallel_cross_entropy",
+    *CATALOGUE,
+]
