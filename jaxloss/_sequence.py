@@ -138,7 +138,8 @@ def _ctc_nll(
 
     alphas, _ = jax.lax.scan(step, _start(n, s, emissions), jnp.arange(emissions.shape[0]))
     log_likelihood = _log_likelihood(alphas, _ends(target_lengths, s, emissions.dtype))
-    return jnp.where(log_likelihood > _NEG / 2, -log_likelihood, jnp.inf)
+    # written as "impossible" rather than "possible": a NaN input gives a NaN loss, not inf
+    return jnp.where(log_likelihood <= _NEG / 2, jnp.inf, -log_likelihood)
 
 
 def _ctc_nll_fwd(
@@ -188,7 +189,7 @@ def _ctc_nll_fwd(
     # has its final alphas already.
     met = jax.nn.logsumexp(jnp.concatenate([a + b for a, b in zip(mid_alphas, after_mid)], axis=1), axis=1)
     log_z = jnp.where(input_lengths > half, met, _log_likelihood(mid_alphas, ends))
-    log_z = jnp.where(log_z > _NEG / 2, log_z, 0.0)[:, None]
+    log_z = jnp.where(log_z <= _NEG / 2, 0.0, log_z)[:, None]
 
     def occupancy(alphas: Any, after: Any) -> tuple[jax.Array, jax.Array]:
         """Posterior occupancy of the blank (summed over its states) and of each label state."""
@@ -209,7 +210,7 @@ def _ctc_nll_fwd(
         pieces.append(tuple(x[None] for x in occupancy(mid_alphas, after_mid)))
     occ_blank, occ_label = (jnp.concatenate(p, axis=0) for p in zip(*pieces, late))
     log_likelihood = _log_likelihood(carry[:2], ends)
-    possible = log_likelihood > _NEG / 2
+    possible = ~(log_likelihood <= _NEG / 2)  # NaN counts as possible: it propagates to value and gradient
     # d nll / d log_probs[n, t, c] = -(occupancy of class c at frame t): a product with the one-hot
     # labels gathers repeated classes (a scatter-add is slower on CPU).
     c = log_probs.shape[-1]

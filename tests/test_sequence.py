@@ -372,3 +372,27 @@ def test_padding_values_are_ignored():
         out = jl.ctc_loss(log_probs, jnp.where(used, tg, pad), il, tl, reduction="none")
         np.testing.assert_array_equal(out, reference)
     jl.checked(jl.ctc_loss)(log_probs, jnp.where(used, tg, -1), il, tl)  # no error reported
+
+
+def test_nan_log_probs_give_nan_not_inf():
+    # regression: a NaN log-probability made the log-likelihood NaN, which the `> _NEG / 2` test
+    # for "an alignment exists" read as impossible: inf (and zero_infinity turned it into 0), where
+    # torch gives NaN. Now NaN propagates to the value and the gradient of that sample only (a NaN
+    # at a class the sample's target does not use changes nothing, in torch as here).
+    x, tg, il, tl = batch(seed=62)
+    assert il[0] == T and tl[0] == S
+    for frame, cls in ((3, 0), (3, int(tg[0, 1]))):  # the blank, a label of the target
+        log_probs = np.array(jax.nn.log_softmax(x))
+        log_probs[0, frame, cls] = np.nan
+        args = (jnp.asarray(log_probs), jnp.asarray(tg), jnp.asarray(il), jnp.asarray(tl))
+        theirs = F.ctc_loss(torch.from_numpy(log_probs).transpose(0, 1), torch.from_numpy(tg).long(),
+                            torch.from_numpy(il).long(), torch.from_numpy(tl).long(), reduction="none").numpy()
+        assert np.isnan(theirs[0])
+        for zero_infinity in (False, True):
+            out = np.asarray(jl.ctc_loss(*args, reduction="none", zero_infinity=zero_infinity))
+            assert np.isnan(out[0])
+            np.testing.assert_allclose(out[1:], theirs[1:], rtol=1e-5)
+            value, grad = jax.value_and_grad(
+                lambda lp: jl.ctc_loss(lp, *args[1:], reduction="sum", zero_infinity=zero_infinity))(args[0])
+            assert np.isnan(value)
+            assert np.all(np.isnan(grad[0])) and np.all(np.isfinite(grad[1:]))
