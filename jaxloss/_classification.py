@@ -28,6 +28,11 @@ _BLOCK = 32768
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
+def _accumulation_dtype(x: jax.Array) -> Any:
+    """float32 for half-precision and float32 logits, float64 for float64 ones (never less precise)."""
+    return jnp.promote_types(x.dtype, jnp.float32)
+
+
 # ----------------------------------------------------------------------------------------------
 # Shared cross-entropy semantics
 
@@ -77,6 +82,7 @@ def class_index_cross_entropy_terms(
     """
     keep, in_range, _, target_weight = _index_bookkeeping(target, class_weight, num_classes, ignore_index)
     eps, smoothing = _smoothing(label_smoothing)
+    eps = eps.astype(lse.dtype)  # float64 statistics keep eps / C in float64
     weight_total = jnp.float32(num_classes) if class_weight is None else jnp.sum(class_weight.astype(jnp.float32))
     nll = target_weight * (lse - target_logit)
     smooth = jnp.where(smoothing, weight_total * lse - weighted_logit_sum, 0.0)
@@ -147,9 +153,10 @@ def _piece_lse(xb: jax.Array) -> jax.Array:
 
     The maximum is taken in the input's dtype (exact), so that the float32 conversion of
     half-precision logits feeds a single reduction and is fused into it, never materialised."""
-    m = jnp.max(xb, axis=-1).astype(jnp.float32)
+    acc = _accumulation_dtype(xb)
+    m = jnp.max(xb, axis=-1).astype(acc)
     m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
-    return m_safe + jnp.log(jnp.sum(jnp.exp(xb.astype(jnp.float32) - m_safe[..., None]), axis=-1))
+    return m_safe + jnp.log(jnp.sum(jnp.exp(xb.astype(acc) - m_safe[..., None]), axis=-1))
 
 
 def _lse(x: jax.Array) -> jax.Array:
@@ -170,11 +177,12 @@ def _statistics(
     c = x.shape[-1]
     safe_target = jnp.clip(target, 0, c - 1)
     lse = _lse(x)
-    target_logit = jnp.take_along_axis(x, safe_target[..., None], axis=-1)[..., 0].astype(jnp.float32)
+    acc = _accumulation_dtype(x)
+    target_logit = jnp.take_along_axis(x, safe_target[..., None], axis=-1)[..., 0].astype(acc)
 
     def weighted_sum() -> jax.Array:
-        xf = x.astype(jnp.float32)
-        return jnp.sum(xf if weight is None else xf * weight.astype(jnp.float32), axis=-1)
+        xf = x.astype(acc)
+        return jnp.sum(xf if weight is None else xf * weight.astype(acc), axis=-1)
 
     # Only label smoothing needs the sum: skip its pass over the logits otherwise. Being a separate
     # computation, it also keeps half-precision logits from being converted to float32 once for two
@@ -186,7 +194,8 @@ def _statistics(
 def _row_statistics(
     x: jax.Array, target: jax.Array, weight: jax.Array | None, with_sum: jax.Array
 ) -> tuple[jax.Array, ...]:
-    """``(lse, x[y], sum_c w_c x_c)`` over the last axis of ``x``, in float32 (the sum is 0 unless
+    """``(lse, x[y], sum_c w_c x_c)`` over the last axis of ``x``, in float32 (float64 for float64
+    ``x``; the sum is 0 unless
     the boolean scalar ``with_sum`` holds).
 
     The backward pass saves only ``lse`` and writes
@@ -213,10 +222,10 @@ def _row_statistics_bwd(res, cotangents):  # type: ignore[no-untyped-def]
     x, lse, target, weight, with_sum = res
     g_lse, g_target, g_sum = cotangents
     c = x.shape[-1]
-    xf = x.astype(jnp.float32)
+    xf = x.astype(_accumulation_dtype(x))
     classes = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
     onehot = classes == jnp.clip(target, 0, c - 1)[..., None].astype(jnp.int32)
-    w = 1.0 if weight is None else weight.astype(jnp.float32)
+    w = 1.0 if weight is None else weight.astype(xf.dtype)
     dx = (
         g_lse[..., None] * jnp.exp(xf - lse[..., None])
         + jnp.where(onehot, g_target[..., None], 0.0)
@@ -351,12 +360,13 @@ def cross_entropy(
     class_weight = _class_weight(weight, c)
     target = jnp.asarray(target)
     if jnp.issubdtype(target.dtype, jnp.floating):
-        probs = jnp.moveaxis(_probability_target(target, input), axis, -1).astype(jnp.float32)
-        eps, _ = _smoothing(label_smoothing)
+        acc = _accumulation_dtype(x)
+        probs = jnp.moveaxis(_probability_target(target, input), axis, -1).astype(acc)
+        eps = _smoothing(label_smoothing)[0].astype(acc)
         probs = (1 - eps) * probs + eps / c
         if class_weight is not None:
             probs = probs * class_weight
-        log_p = jax.nn.log_softmax(x.astype(jnp.float32), axis=-1)
+        log_p = jax.nn.log_softmax(x.astype(acc), axis=-1)
         # A zero target probability at a -inf logit contributes 0 (torch: NaN), with a finite gradient.
         per_sample = -jnp.sum(probs * jnp.where(probs == 0, 0.0, log_p), axis=-1)
         per_sample = _flag_smoothing(per_sample, label_smoothing)
@@ -560,7 +570,7 @@ def poly1_cross_entropy(
         lse, target_logit, weighted_sum, target, class_weight=class_weight, num_classes=c,
         ignore_index=ignore_index, label_smoothing=label_smoothing,
     )
-    eps, _ = _smoothing(label_smoothing)
+    eps = _smoothing(label_smoothing)[0].astype(lse.dtype)
     p_t = (1 - eps) * jnp.exp(target_logit - lse) + eps / c
     per_sample = ce + epsilon * denominator * (1 - p_t)
     mask = keep if where is None else keep & _checks.mask(where, keep.shape)
@@ -594,8 +604,8 @@ def zero_one_loss(
       A scalar, or the per-sample 0/1 errors for ``reduction="none"``.
 
     For evaluation: the gradient is zero everywhere, by design (it is piecewise constant). Ties go
-    to the first maximal class (``jnp.argmax``). Out-of-range class indices give NaN, reported by
-    :func:`jaxloss.checked`.
+    to the first maximal class (``jnp.argmax``); a row with a NaN score gives NaN. Out-of-range
+    class indices give NaN, reported by :func:`jaxloss.checked`.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
@@ -606,7 +616,9 @@ def zero_one_loss(
     c = x.shape[-1]
     target = _index_target(target, input, axis)
     keep, in_range, _, _ = _index_bookkeeping(target, None, c, ignore_index)
-    wrong = (jnp.argmax(jax.lax.stop_gradient(x), axis=-1) != target).astype(x.dtype)
+    scores = jax.lax.stop_gradient(x)
+    wrong = (jnp.argmax(scores, axis=-1) != target).astype(x.dtype)
+    wrong = jnp.where(jnp.isnan(jnp.max(scores, axis=-1)), jnp.nan, wrong)  # argmax alone hides a NaN score
     per_sample = _flag_targets(wrong, keep, in_range, c, ignore_index)
     mask = keep if where is None else keep & _checks.mask(where, keep.shape)
     return reduce(per_sample, reduction, where=mask)
@@ -629,7 +641,8 @@ def _binary_cross_entropy_fwd(x, y):  # type: ignore[no-untyped-def]
 def _binary_cross_entropy_bwd(res, g):  # type: ignore[no-untyped-def]
     x, y = res
     dx = g * (x - y) / jnp.maximum(x * (1 - x), 1e-12)
-    dy = g * (jnp.log1p(-x) - jnp.log(x))
+    # the derivative of the clamped value (torch's is +-inf where x is 0 or 1)
+    dy = g * (jnp.maximum(jnp.log1p(-x), -100.0) - jnp.maximum(jnp.log(x), -100.0))
     return dx, dy
 
 
@@ -662,9 +675,10 @@ def binary_cross_entropy(
       A scalar, or ``input``'s shape for ``reduction="none"``.
 
     Prefer :func:`binary_cross_entropy_with_logits`. The logs are clamped at -100 as in torch, and
-    the gradient is torch's, :math:`w (x - y) / \max(x (1 - x), 10^{-12})` (finite at 0 and 1). An
-    ``input`` or ``target`` outside ``[0, 1]`` gives NaN (torch raises), reported by
-    :func:`jaxloss.checked`.
+    the gradient is torch's, :math:`w (x - y) / \max(x (1 - x), 10^{-12})` (finite at 0 and 1);
+    the target's gradient is that of the clamped logs (finite where ``x`` is 0 or 1, where torch's
+    is infinite). An ``input`` or ``target`` outside ``[0, 1]`` gives NaN (torch raises), reported
+    by :func:`jaxloss.checked`.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
@@ -893,8 +907,9 @@ def kl_div(
 
 
 def _hinge(z: jax.Array) -> jax.Array:
-    """``max(0, z)`` with torch's zero gradient at ``z = 0`` (``jnp.maximum`` splits it 0.5/0.5)."""
-    return jnp.where(z > 0, z, 0.0)
+    """``max(0, z)`` with torch's zero gradient at ``z = 0`` (``jnp.maximum`` splits it 0.5/0.5); a
+    NaN ``z`` stays NaN (torch's ``z > 0`` test drops it)."""
+    return jnp.where(z <= 0, 0.0, z)
 
 
 @loss(counterpart="`F.multi_margin_loss`", static=("p", "axis"))

@@ -228,3 +228,22 @@ def test_zero_one_loss_counts_errors_and_has_zero_gradient():
     np.testing.assert_array_equal(jl.zero_one_loss(x, y, reduction="none"), [0.0, 1.0, 1.0, 0.0])
     assert float(jl.zero_one_loss(x, y)) == pytest.approx(2 / 3)
     np.testing.assert_array_equal(jax.grad(lambda a: jl.zero_one_loss(a, y))(x), 0.0)
+
+
+def test_float64_logits_are_reduced_in_float64():
+    """Defect found by the property tests: the row statistics were always float32, so float64 logits
+    (under ``jax_enable_x64``) gave a float32 loss and gradient that failed ``check_grads``."""
+    with jax.enable_x64(True):
+        x = randn((4, 7), 0, scale=3.0).astype(np.float64)
+        y = randint((4,), 1, 7)
+        for fn, tfn in ((lambda a, b: jl.cross_entropy(a, b, label_smoothing=0.25, reduction="sum"),
+                         lambda a, b: F.cross_entropy(a, b, label_smoothing=0.25, reduction="sum")),
+                        (lambda a, b: jl.poly1_cross_entropy(a, b, epsilon=0.0, reduction="sum"),
+                         lambda a, b: F.cross_entropy(a, b, reduction="sum"))):
+            value, grad = jax.value_and_grad(fn)(jnp.asarray(x), jnp.asarray(y))
+            assert value.dtype == grad.dtype == jnp.float64
+            tx = torch.tensor(x, requires_grad=True)
+            out = tfn(tx, torch.tensor(y).long())
+            out.backward()
+            np.testing.assert_allclose(value, out.item(), rtol=1e-12)
+            np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)

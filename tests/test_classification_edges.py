@@ -17,7 +17,9 @@ def test_bce_clamps_log_and_has_torchs_gradient_at_zero_and_one():
     x = np.array([0.0, 1.0, 0.3, 0.0, 1.0], np.float32)
     y = np.array([1.0, 0.0, 0.6, 0.0, 1.0], np.float32)
     j, _ = assert_parity(lambda a, b: jl.binary_cross_entropy(a, b, reduction="none"),
-                         lambda a, b: F.binary_cross_entropy(a, b, reduction="none"), x, y, grad=(0, 1))
+                         lambda a, b: F.binary_cross_entropy(a, b, reduction="none"), x, y, grad=(0,))
+    # the target's gradient differs from torch's (infinite) at x = 0 or 1:
+    # test_bce_target_gradient_finite_where_input_is_zero_or_one
     np.testing.assert_allclose(j, [100.0, 100.0, -(0.6 * np.log(0.3) + 0.4 * np.log(0.7)), 0.0, 0.0], rtol=1e-6)
     g = jax.grad(lambda a: jl.binary_cross_entropy(a, jnp.asarray(y), reduction="sum"))(jnp.asarray(x))
     np.testing.assert_allclose(g[:2], [-1e12, 1e12], rtol=1e-6)  # (x - y) / max(x (1 - x), 1e-12)
@@ -116,3 +118,35 @@ def test_multilabel_margin_repeated_labels_and_empty_rows_like_torch():
     for reduction in ("none", "sum"):
         assert_parity(lambda a, b: jl.multilabel_margin_loss(a, b, reduction=reduction),
                       lambda a, b: F.multilabel_margin_loss(a, b, reduction=reduction), x, y)
+
+
+def test_bce_target_gradient_finite_where_input_is_zero_or_one():
+    """Defect found by the property tests: the target's gradient was torch's ``log(1-x) - log(x)``,
+    infinite at x = 0 or 1, although the value (logs clamped at -100) is linear in the target there."""
+    x = jnp.array([0.0, 1.0, 0.25])
+    y = jnp.array([0.3, 0.3, 0.3])
+    grad = jax.grad(lambda t: jl.binary_cross_entropy(x, t, reduction="sum"))(y)
+    # hand: d/dy of -(y max(log x, -100) + (1 - y) max(log(1 - x), -100))
+    np.testing.assert_allclose(grad, [100.0, -100.0, np.log(0.75) - np.log(0.25)], rtol=1e-6)
+    # where torch's is finite, it is torch's
+    tx, ty = torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y), requires_grad=True)
+    F.binary_cross_entropy(tx, ty, reduction="sum").backward()
+    np.testing.assert_allclose(grad[2], ty.grad[2].item(), rtol=1e-6)
+
+
+def test_margin_losses_propagate_nan_scores():
+    """Defect found by the property tests: the hinge ``where(z > 0, z, 0)`` turned a NaN score of a
+    non-target class into 0 (torch drops it too); it must propagate."""
+    x = jnp.array([[jnp.nan, 0.2, 0.4, 0.8]])
+    assert np.isnan(float(jl.multi_margin_loss(x, jnp.array([3]))))
+    assert np.isnan(float(jl.multilabel_margin_loss(x, jnp.array([[3, -1, 0, 0]]))))
+    # finite scores are unchanged, with torch's zero gradient at the hinge
+    np.testing.assert_allclose(jl.multi_margin_loss(jnp.array([[0.1, 0.2, 0.4, 0.8]]), jnp.array([3])), 0.325, rtol=1e-6)
+
+
+def test_zero_one_loss_propagates_nan_scores():
+    """Defect found by the property tests: ``argmax`` picks a NaN score's index, so a NaN row gave a
+    0/1 error instead of NaN."""
+    x = jnp.array([[jnp.nan, 1.0], [2.0, 1.0]])
+    out = jl.zero_one_loss(x, jnp.array([0, 0]), reduction="none")
+    assert np.isnan(float(out[0])) and float(out[1]) == 0.0
