@@ -268,7 +268,10 @@ def cosine_embedding_loss(
        \cos_i = \frac{x_{1,i} \cdot x_{2,i}}{\sqrt{(\|x_{1,i}\|^2 + 10^{-12})(\|x_{2,i}\|^2 + 10^{-12})}}
 
     The ``1e-12`` added to each squared norm is torch's, so a zero vector has ``cos = 0`` (loss 1 for
-    ``y = 1``) and finite gradients, exactly as in torch.
+    ``y = 1``) and finite gradients, exactly as in torch. Where torch's ``sqrt(sq1 * sq2)`` overflows
+    float32 (norms beyond about ``1e9.5``, where torch gives ``cos = 0`` for any pair) or its gradient
+    underflows, the two norms are taken separately: the value is right up to norms of about ``1e19``,
+    the gradient to at least ``1e10`` (at ``1e15`` its ``-cos x / |x|^2`` term is still lost).
 
     Args:
       input1: embeddings ``(..., D)`` (torch: ``(N, D)`` or ``(D,)``).
@@ -295,7 +298,12 @@ def cosine_embedding_loss(
     dot = jnp.sum(input1 * input2, axis=-1)
     sq1 = jnp.sum(input1 * input1, axis=-1) + _COSINE_EPS
     sq2 = jnp.sum(input2 * input2, axis=-1) + _COSINE_EPS
-    cos = dot / jnp.sqrt(sq1 * sq2)
+    # torch's denominator sqrt(sq1 * sq2), to the bit, while sq1 * sq2 < 1e30; beyond, it overflows (norms
+    # ~1e9.5) and its gradient, ~cos / (sq1 * sq2), flushes to zero in float32, so the norms are taken separately
+    prod = sq1 * sq2
+    fits = prod < 1e30
+    separate = (dot / jnp.sqrt(sq1)) / jnp.sqrt(sq2)  # one norm at a time: the gradient's 1/norm^2 stays finite
+    cos = jnp.where(fits, dot / jnp.sqrt(jnp.where(fits, prod, 1.0)), separate)
     per_sample = jnp.where(target == 1, 1 - cos, 0.0) + jnp.where(target == -1, _clamp_min0(cos - margin), 0.0)
     return reduce(per_sample, reduction, where=where)
 

@@ -201,6 +201,22 @@ def test_cosine_zero_vectors_are_finite_like_torch():
     assert_finite(jax.grad(lambda a, b: jl.cosine_embedding_loss(a, b, y), argnums=(0, 1))(x1, x2))
 
 
+def test_cosine_large_embeddings_do_not_overflow_the_norm_product():
+    # Found by the property tests: torch's sqrt(|x1|^2 |x2|^2) overflows float32 at norms ~1e10, giving
+    # cos = 0, and from norms ~1e9 its gradient flushed to zero here (XLA flushes float32 denormals);
+    # value and gradients must equal float64 torch's beyond (gradients at norms ~1e15 are still off: see issue 9).
+    x1, x2, y = randn((5, D), 0), randn((5, D), 1), _signs((5,), 2)
+    for scale in (1e9, 1e10):
+        ours = jax.value_and_grad(lambda a, b: jl.cosine_embedding_loss(a, b, y, margin=0.3, reduction="sum"),
+                                  argnums=(0, 1))(x1 * scale, x2 * scale)
+        t1, t2 = (torch.tensor(x * scale, dtype=torch.float64, requires_grad=True) for x in (x1, x2))
+        exact = F.cosine_embedding_loss(t1, t2, torch.tensor(y, dtype=torch.float64), margin=0.3, reduction="sum")
+        exact.backward()
+        np.testing.assert_allclose(ours[0], exact.item(), rtol=1e-5)
+        for g, t in zip(ours[1], (t1, t2)):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-4, atol=1e-4 / scale)
+
+
 @pytest.mark.parametrize("p,swap", [(2, False), (2, True), (1, False), (3, False), (0.5, True), (math.inf, True)], ids=str)
 def test_triplet_identical_anchor_positive_with_eps0_has_torchs_finite_gradient(p, swap):
     """d(a, p) = ||0||: jax.grad of the naive norm is NaN there, torch's (and jaxloss's) is 0."""
