@@ -82,7 +82,7 @@ def report(spec: Spec, cases: int) -> dict:
         value, grads = _value_and_grads(spec, _cast(raw, jnp.float32), kwargs, reduction="mean")
         edge += 1
         nonfinite += not _finite(value, grads)
-    if jl.CATALOGUE[spec.name].supports_where:
+    if jl.CATALOGUE[spec.name].supports_where and spec.where:
         raw, kwargs = spec.make(np.random.default_rng(2000), (2, 3), 1.0)
         args = _cast(raw, jnp.float32)
         shape = fn(*args, reduction="none", **kwargs).shape

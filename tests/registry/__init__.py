@@ -34,9 +34,18 @@ class Spec:
         dimensions are ``batch_shape`` (one loss value per batch entry, or per element for
         elementwise losses), and keyword configuration that is not batched.
       torch_fn: ``(*tensors, reduction=..., **kwargs) -> tensor`` reference, or None.
-      unreduced: ``"batch"`` if ``reduction="none"`` returns exactly ``batch_shape`` (then vmap over
-        the batch equals ``"none"`` and ``where`` masks batch entries), or ``"element"`` when it
-        returns the broadcast shape of the elementwise arguments.
+      unreduced: ``"batch"`` if ``reduction="none"`` returns exactly ``batch_shape``, ``"element"``
+        when it returns the broadcast shape of the elementwise arguments, ``"other"`` otherwise
+        (per-class or per-pair losses).
+      vmap: vmapping the loss over the leading batch axis equals ``reduction="none"`` (False for
+        losses that couple the samples of a batch, such as contrastive or Dice losses).
+      where: ``where=`` masks entries of the unreduced loss (False when the loss documents another
+        meaning, e.g. a pixel mask for per-class segmentation losses).
+      check_grads: the gradient is the derivative of the value (False where a term is
+        deliberately excluded from the gradient, as torchvision's CIoU aspect weight).
+      bad_shape: ``args -> (args, pattern)``: arguments with mismatched shapes and a regex the
+        error message must match; by default a trailing axis of size 7 is appended to the first
+        argument and its shape must be named.
       mean_is_average: ``"mean"`` equals the average of the ``"none"`` entries (no weighted mean).
       grad_args: positions of the arguments to differentiate.
       grad_order: 2 if the loss is twice differentiable on valid inputs, else 1.
@@ -50,6 +59,10 @@ class Spec:
     make: Callable[[np.random.Generator, tuple[int, ...], float], Inputs]
     torch_fn: Callable[..., torch.Tensor] | None
     unreduced: str = "element"
+    vmap: bool = True
+    where: bool = True
+    check_grads: bool = True
+    bad_shape: Callable[[list[Any]], tuple[list[Any], str]] | None = None
     mean_is_average: bool = True
     grad_args: tuple[int, ...] = (0,)
     grad_order: int = 2
