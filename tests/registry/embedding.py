@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal, torch_reduce, uniform
+from tests.registry import Spec, normal, uniform
 from tests.test_embedding import torch_contrastive, torch_ntxent, torch_supcon
 
 D = 4  # embedding size
