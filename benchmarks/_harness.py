@@ -34,9 +34,14 @@ def _block(out: Any) -> None:
 
 
 def measure(fns: dict[str, Callable[[], Any]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, timed interleaved."""
-    for fn in fns.values():
-        for _ in range(warmup):
+    """Median seconds per call of each function, timed interleaved, plus ``"<name> first"``: the
+    first call, which for a jitted step includes tracing and compilation."""
+    first: dict[str, float] = {}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        _block(fn())
+        first[f"{name} first"] = time.perf_counter() - start
+        for _ in range(warmup - 1):
             _block(fn())
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
@@ -44,7 +49,7 @@ def measure(fns: dict[str, Callable[[], Any]], repeats: int = 7, warmup: int = 2
             start = time.perf_counter()
             _block(fn())
             samples[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {**{k: statistics.median(v) for k, v in samples.items()}, **first}
 
 
 def temp_bytes_of(jitted: Any, *args: Any, **kwargs: Any) -> int:
@@ -72,7 +77,10 @@ def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-HEADER = "| case | jaxloss ms | optax ms | torch ms | jaxloss/optax | jaxloss/torch | jaxloss temp MiB |\n|---|---|---|---|---|---|---|"
+HEADER = (
+    "| case | jaxloss ms | optax ms | torch ms | jaxloss/optax | jaxloss/torch | jaxloss temp MiB | jaxloss compile ms |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
 
 
 def format_row(r: dict[str, Any]) -> str:
@@ -83,4 +91,32 @@ def format_row(r: dict[str, Any]) -> str:
         return f"{r['jaxloss'] / r[k]:.2f}" if k in r else "—"
 
     temp = "—" if r.get("temp") is None else f"{r['temp'] / 2**20:.1f}"
-    return f"| {r['case']} | {ms('jaxloss')} | {ms('optax')} | {ms('torch')} | {ratio('optax')} | {ratio('torch')} | {temp} |"
+    compile_ms = f"{max(r['jaxloss first'] - r['jaxloss'], 0.0) * 1e3:.0f}"  # first call minus a steady call
+    return (
+        f"| {r['case']} | {ms('jaxloss')} | {ms('optax')} | {ms('torch')} | {ratio('optax')} | {ratio('torch')} "
+        f"| {temp} | {compile_ms} |"
+    )
+
+
+def write_chart(rows: list[dict[str, Any]], path: Any, title: str) -> None:
+    """A PNG bar chart of jaxloss's time relative to optax and torch for each case (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["case"] for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.5))
+    for offset, other in ((-0.2, "optax"), (0.2, "torch")):
+        values = [r["jaxloss"] / r[other] if other in r else float("nan") for r in rows]
+        ax.barh([i + offset for i in range(len(rows))], values, height=0.4, label=f"jaxloss / {other}")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time ratio (< 1: jaxloss faster)")
+    ax.set_title(title, fontsize=8)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
