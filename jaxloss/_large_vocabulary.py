@@ -92,23 +92,28 @@ def _w_chunk(w: jax.Array, start: Any, size: int, dtype: Any) -> jax.Array:
     return lax.dynamic_slice_in_dim(w, start, size, axis=1).astype(dtype)
 
 
+def _accumulator(dtype: Any) -> Any:
+    """The dtype sums are accumulated in: float32, or float64 for float64 inputs."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 def _a_bt(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a @ b.T`` accumulated and returned in float32."""
-    return lax.dot_general(a, b, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+    """``a @ b.T`` accumulated and returned in float32 (float64 for float64 inputs)."""
+    return lax.dot_general(a, b, (((1,), (1,)), ((), ())), preferred_element_type=_accumulator(a.dtype))
 
 
 def _at_b(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a.T @ b`` accumulated and returned in float32."""
-    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+    """``a.T @ b`` accumulated and returned in float32 (float64 for float64 inputs)."""
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=_accumulator(a.dtype))
 
 
 def _logits(
     x: jax.Array, w: jax.Array, b: jax.Array | None, start: Any, size: int, softcap: Any
 ) -> tuple[jax.Array, jax.Array]:
     """The float32 logits of columns ``[start, start + size)`` (soft-capped) and the uncapped ones."""
-    z = jnp.dot(x, _w_chunk(w, start, size, x.dtype), preferred_element_type=jnp.float32)
+    z = jnp.dot(x, _w_chunk(w, start, size, x.dtype), preferred_element_type=_accumulator(x.dtype))
     if b is not None:
-        z = z + lax.dynamic_slice_in_dim(b, start, size).astype(jnp.float32)
+        z = z + lax.dynamic_slice_in_dim(b, start, size).astype(z.dtype)
     if softcap is None:
         return z, z
     return softcap * jnp.tanh(z / softcap), z
@@ -118,8 +123,8 @@ def _columns(start: Any, size: int, offset: jax.Array) -> jax.Array:
     return offset + start + lax.iota(jnp.int32, size)
 
 
-def _chunk_weight(cw: jax.Array | None, start: Any, size: int) -> jax.Array | None:
-    return None if cw is None else lax.dynamic_slice_in_dim(cw, start, size).astype(jnp.float32)
+def _chunk_weight(cw: jax.Array | None, start: Any, size: int, dtype: Any) -> jax.Array | None:
+    return None if cw is None else lax.dynamic_slice_in_dim(cw, start, size).astype(dtype)
 
 
 def _loop(step: Any, carry: Any, count: int, *like: jax.Array) -> Any:
@@ -151,8 +156,8 @@ def _vocab_statistics(
     or None. All outputs are float32 ``(N,)``.
     """
     n = x.shape[0]
-    neg_inf = jnp.full((n,), -jnp.inf, jnp.float32)
-    zero = jnp.zeros((n,), jnp.float32)
+    neg_inf = jnp.full((n,), -jnp.inf, _accumulator(x.dtype))
+    zero = jnp.zeros((n,), _accumulator(x.dtype))
     carry = (neg_inf, zero, zero, zero)  # running max, sum of exp(z - max), target logit, sum w_c z_c
 
     for first, size, count in _segments(plan):
@@ -166,7 +171,7 @@ def _vocab_statistics(
             s = s * jnp.exp(m - m_safe) + jnp.sum(jnp.exp(z - m_safe[:, None]), axis=1)
             hit = _columns(start, size, offset)[None, :] == target[:, None]
             tl = tl + jnp.sum(jnp.where(hit, z, 0.0), axis=1)
-            cw_c = _chunk_weight(cw, start, size)
+            cw_c = _chunk_weight(cw, start, size, z.dtype)
             wls = wls + (jnp.sum(z, axis=1) if cw_c is None else z @ cw_c)
             return m_new, s, tl, wls
 
@@ -184,13 +189,13 @@ def _vocab_statistics_fwd(x, w, b, cw, target, offset, softcap, plan):  # type: 
 
 def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def]
     x, w, b, cw, target, offset, softcap, lse = res
-    g_lse, g_tl, g_wls, _ = (c.astype(jnp.float32) for c in cotangents)  # the max has no gradient here
+    g_lse, g_tl, g_wls, _ = (c.astype(_accumulator(x.dtype)) for c in cotangents)  # the max has no gradient here
     n, d = x.shape
-    dx = jnp.zeros((n, d), jnp.float32)
+    dx = jnp.zeros((n, d), _accumulator(x.dtype))
     dw = jnp.zeros(w.shape, w.dtype)
     db = None if b is None else jnp.zeros(b.shape, b.dtype)
     dcw = None if cw is None else jnp.zeros(cw.shape, cw.dtype)
-    dcap = None if softcap is None else jnp.zeros((), jnp.float32)
+    dcap = None if softcap is None else jnp.zeros((), _accumulator(x.dtype))
 
     for first, size, count in _segments(plan):
 
@@ -199,7 +204,7 @@ def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def
             start = first + j * size
             z, raw = _logits(x, w, b, start, size, softcap)
             hit = _columns(start, size, offset)[None, :] == target[:, None]
-            cw_c = _chunk_weight(cw, start, size)
+            cw_c = _chunk_weight(cw, start, size, z.dtype)
             dz = g_lse[:, None] * jnp.exp(z - lse[:, None]) + jnp.where(hit, g_tl[:, None], 0.0)
             dz = dz + (g_wls[:, None] if cw_c is None else g_wls[:, None] * cw_c[None, :])
             if softcap is None:
@@ -248,12 +253,12 @@ def _forward_gradients(
     n, d = x.shape
     v = w.shape[1]
     cols = lax.iota(jnp.int32, v)
-    cw32 = None if cw is None else cw.astype(jnp.float32)
+    cw32 = None if cw is None else cw.astype(_accumulator(x.dtype))
     carry = (
-        tuple(jnp.zeros((n,), jnp.float32) for _ in range(4)),  # lse, target logit, logit sum, max logit
+        tuple(jnp.zeros((n,), _accumulator(x.dtype)) for _ in range(4)),  # lse, target logit, logit sum, max logit
         jnp.zeros((n, d), x.dtype),
-        jnp.zeros((d, v), jnp.float32),
-        None if b is None else jnp.zeros((v,), jnp.float32),
+        jnp.zeros((d, v), _accumulator(x.dtype)),
+        None if b is None else jnp.zeros((v,), _accumulator(x.dtype)),
     )
 
     for first, size, count in _segments(plan):
@@ -295,7 +300,7 @@ def _attach_gradient(value: jax.Array, pairs: list[tuple[jax.Array | None, jax.A
     ``sum((a - stop_gradient(a)) * g)``, which is exactly 0 for finite ``g``."""
     for a, g in pairs:
         if a is not None and g is not None:
-            value = value + jnp.sum((a - lax.stop_gradient(a)).astype(jnp.float32) * lax.stop_gradient(g))
+            value = value + jnp.sum((a - lax.stop_gradient(a)).astype(value.dtype) * lax.stop_gradient(g))
     return value
 
 
@@ -431,7 +436,7 @@ def linear_cross_entropy(
     weight = _check_vector("weight", weight, num_classes)
     local_weight = weight if vocab_axis is None or weight is None else lax.dynamic_slice_in_dim(weight, offset, v_local)
     if softcap is not None:
-        softcap = jnp.asarray(softcap, jnp.float32)
+        softcap = jnp.asarray(softcap, _accumulator(x.dtype))
 
     shape = target.shape
     tokens = x.reshape(-1, d)
@@ -444,7 +449,7 @@ def linear_cross_entropy(
             lse, target_logit, logit_sum, t,
             class_weight=weight, num_classes=num_classes, ignore_index=ignore_index, label_smoothing=label_smoothing,
         )
-        per_token = per_token + jnp.where(keep, jnp.asarray(z_loss, jnp.float32) * lse * lse, 0.0)
+        per_token = per_token + jnp.where(keep, jnp.asarray(z_loss, lse.dtype) * lse * lse, 0.0)
         if softcap is not None:
             per_token = flag_invalid(per_token, jnp.broadcast_to(softcap <= 0, per_token.shape), argument="softcap",
                                      requirement="must be positive")
@@ -463,10 +468,10 @@ def linear_cross_entropy(
         label_smoothing, z_loss = sg(jnp.asarray(label_smoothing)), sg(jnp.asarray(z_loss))
         weight = None if weight is None else sg(weight)
         softcap = None if softcap is None else sg(softcap)
-        zeros = jnp.zeros(flat_target.shape, jnp.float32)
+        zeros = jnp.zeros(flat_target.shape, _accumulator(x.dtype))
         _, denominator, keep = token_losses(zeros, zeros, zeros, flat_target)  # depend on the targets only
         _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator, keep), zeros)
-        (token_weight,) = pull(jnp.ones((), jnp.float32))  # d loss / d per-token loss
+        (token_weight,) = pull(jnp.ones((), _accumulator(x.dtype)))  # d loss / d per-token loss
         stats, grads = _forward_gradients(
             sg(tokens), sg(w), None if bias is None else sg(bias), weight, flat_target, softcap,
             lambda *a: token_losses(*a)[0], token_weight, _plan(v_local, tokens.shape[0], chunk_size),
