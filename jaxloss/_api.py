@@ -8,6 +8,9 @@ decorated with :func:`loss`.  The decorator
 * applies the half-precision policy: ``float16``/``bfloat16`` arrays are computed in ``float32`` and
   the result is returned in the dtype the inputs promote to (so gradients come back in the input
   dtype);
+* for elementwise losses, computes arrays shaped ``(..., 1)`` without their size-1 minor axis and
+  reshapes the result back (XLA:CPU vectorises along the minor axis; see
+  :func:`jaxloss._numerics.drop_unit_minor_axis`);
 * records the loss in :data:`CATALOGUE`, from which ``python -m jaxloss`` and the README table are
   generated;
 * makes the loss's name known to the checks in :mod:`jaxloss._checks`, so that every error message
@@ -31,6 +34,8 @@ import jax.numpy as jnp
 from jax.experimental import checkify
 from jax.typing import ArrayLike
 
+from jaxloss._numerics import drop_unit_minor_axis
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
@@ -52,6 +57,7 @@ class LossInfo:
     stable_form: str
     custom_gradient: bool
     supports_where: bool
+    elementwise: bool
     summary: str
     function: Callable[..., Any]
 
@@ -73,6 +79,21 @@ def _result_dtype(args: tuple[Any, ...]) -> Any:
     return jnp.result_type(*floats) if floats else None
 
 
+def _drop_unit_minor_axis(
+    args: tuple[Any, ...], kwargs: dict[str, Any], static_names: tuple[str, ...]
+) -> tuple[tuple[Any, ...], dict[str, Any], tuple[int, ...] | None]:
+    """Apply :func:`drop_unit_minor_axis` to the array arguments of rank >= 1 of an elementwise loss."""
+    positions = [i for i, a in enumerate(args) if isinstance(a, jax.Array) and a.ndim >= 1]
+    names = [k for k, v in kwargs.items() if k not in static_names and isinstance(v, jax.Array) and v.ndim >= 1]
+    arrays, full_shape = drop_unit_minor_axis(*(args[i] for i in positions), *(kwargs[k] for k in names))
+    if full_shape is None:
+        return args, kwargs, None
+    new_args = list(args)
+    for i, a in zip(positions, arrays[: len(positions)]):
+        new_args[i] = a
+    return tuple(new_args), {**kwargs, **dict(zip(names, arrays[len(positions):]))}, full_shape
+
+
 def loss(
     *,
     counterpart: str,
@@ -80,6 +101,7 @@ def loss(
     stable_form: str = "—",
     custom_gradient: bool = False,
     half_precision_upcast: bool = True,
+    elementwise: bool = False,
 ) -> Callable[[F], F]:
     """Turn ``fn`` into a public jaxloss loss (see the module docstring).
 
@@ -91,6 +113,11 @@ def loss(
       custom_gradient: whether the loss defines its own gradient (``custom_vjp``/``custom_jvp``).
       half_precision_upcast: compute ``float16``/``bfloat16`` inputs in ``float32``. A loss that
         manages precision itself (to avoid a float32 copy of a large input) sets this to False.
+      elementwise: the unreduced loss is elementwise in its array arguments (its shape is theirs).
+        When every array argument of rank >= 1 has the same shape ``(..., 1)``, the loss is then
+        computed on them without that axis and its unreduced result reshaped back
+        (:func:`jaxloss._numerics.drop_unit_minor_axis`: XLA:CPU is many times slower on a size-1
+        minor axis).
     """
 
     def decorate(fn: F) -> F:
@@ -109,7 +136,11 @@ def loss(
                 if half_precision_upcast:
                     args = tuple(_upcast(a) for a in args)
                     kwargs = {k: v if k in static_names else _upcast(v) for k, v in kwargs.items()}
+                if elementwise:
+                    args, kwargs, full_shape = _drop_unit_minor_axis(args, kwargs, static_names)
                 out = fn(*args, **kwargs)
+                if elementwise and full_shape is not None and out.shape == full_shape[:-1]:
+                    out = out.reshape(full_shape)
                 if half_precision_upcast and out_dtype is not None and out_dtype in _HALF:
                     out = jax.tree_util.tree_map(
                         lambda o: o.astype(out_dtype) if jnp.issubdtype(o.dtype, jnp.floating) else o, out
@@ -127,6 +158,7 @@ def loss(
             stable_form=stable_form,
             custom_gradient=custom_gradient,
             supports_where="where" in params,
+            elementwise=elementwise,
             summary=doc.splitlines()[0] if doc else "",
             function=jitted,
         )

@@ -650,7 +650,7 @@ _binary_cross_entropy.defvjp(_binary_cross_entropy_fwd, _binary_cross_entropy_bw
 
 
 @loss(counterpart="`F.binary_cross_entropy`", stable_form="`binary_cross_entropy_with_logits`",
-      custom_gradient=True)
+      custom_gradient=True, elementwise=True)
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -729,7 +729,7 @@ _bce_with_logits.defvjp(_bce_with_logits_fwd, _bce_with_logits_bwd)
 
 
 @loss(counterpart="`F.binary_cross_entropy_with_logits`", stable_form="logits (log-sigmoid)",
-      custom_gradient=True)
+      custom_gradient=True, elementwise=True)
 def binary_cross_entropy_with_logits(
     input: ArrayLike,
     target: ArrayLike,
@@ -815,7 +815,7 @@ def multilabel_soft_margin_loss(
     return reduce(jnp.mean(per_element, axis=-1), reduction, where=where)
 
 
-@loss(counterpart="`F.soft_margin_loss`", stable_form="softplus")
+@loss(counterpart="`F.soft_margin_loss`", stable_form="softplus", elementwise=True)
 def soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -849,7 +849,7 @@ def soft_margin_loss(
     return reduce(jax.nn.softplus(-target * input), reduction, where=where)
 
 
-@loss(counterpart="`F.kl_div`", static=("log_target",))
+@loss(counterpart="`F.kl_div`", static=("log_target",), elementwise=True)
 def kl_div(
     input: ArrayLike,
     target: ArrayLike,

@@ -113,6 +113,7 @@ _focal.defvjp(_focal_fwd, _focal_bwd, symbolic_zeros=True)
     counterpart="torchvision `sigmoid_focal_loss`; optax `sigmoid_focal_loss`",
     stable_form="logits (log space)",
     custom_gradient=True,
+    elementwise=True,
 )
 def sigmoid_focal_loss(
     inputs: ArrayLike,

@@ -170,7 +170,7 @@ def _logits(mat: jax.Array, distance: str, temperature: float | jax.Array) -> ja
 # --------------------------------------------------------------------------- torch's losses
 
 
-@loss(counterpart="`F.margin_ranking_loss`")
+@loss(counterpart="`F.margin_ranking_loss`", elementwise=True)
 def margin_ranking_loss(
     input1: ArrayLike,
     input2: ArrayLike,
@@ -212,7 +212,7 @@ def margin_ranking_loss(
     return reduce(_clamp_min0(-target * (input1 - input2) + margin), reduction, where=where)
 
 
-@loss(counterpart="`F.hinge_embedding_loss`")
+@loss(counterpart="`F.hinge_embedding_loss`", elementwise=True)
 def hinge_embedding_loss(
     input: ArrayLike,
     target: ArrayLike,

@@ -21,7 +21,7 @@ def _residual(input: ArrayLike, target: ArrayLike) -> jax.Array:
     return input - target
 
 
-@loss(counterpart="`F.l1_loss`", custom_gradient=True)
+@loss(counterpart="`F.l1_loss`", custom_gradient=True, elementwise=True)
 def l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -55,7 +55,7 @@ def l1_loss(
     return reduce(abs_(_residual(input, target)), reduction, where=where, weight=weight)
 
 
-@loss(counterpart="`F.mse_loss`")
+@loss(counterpart="`F.mse_loss`", elementwise=True)
 def mse_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -87,7 +87,7 @@ def mse_loss(
     return reduce(jnp.square(_residual(input, target)), reduction, where=where, weight=weight)
 
 
-@loss(counterpart="`F.huber_loss`", custom_gradient=True)
+@loss(counterpart="`F.huber_loss`", custom_gradient=True, elementwise=True)
 def huber_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -130,7 +130,7 @@ def huber_loss(
     return reduce(per_element, reduction, where=where, weight=weight, divide_by="count")
 
 
-@loss(counterpart="`F.smooth_l1_loss`", custom_gradient=True)
+@loss(counterpart="`F.smooth_l1_loss`", custom_gradient=True, elementwise=True)
 def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -169,7 +169,7 @@ def smooth_l1_loss(
     return reduce(per_element, reduction, where=where)
 
 
-@loss(counterpart="`F.poisson_nll_loss`", static=("log_input", "full"))
+@loss(counterpart="`F.poisson_nll_loss`", static=("log_input", "full"), elementwise=True)
 def poisson_nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -233,7 +233,7 @@ def _gaussian_var_shape(input: jax.Array, var: jax.Array) -> jax.Array:
     )
 
 
-@loss(counterpart="`F.gaussian_nll_loss`", static=("full",))
+@loss(counterpart="`F.gaussian_nll_loss`", static=("full",), elementwise=True)
 def gaussian_nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -282,7 +282,7 @@ def gaussian_nll_loss(
     return reduce(per_element, reduction, where=where)
 
 
-@loss(counterpart="optax `log_cosh`; Keras `LogCosh`")
+@loss(counterpart="optax `log_cosh`; Keras `LogCosh`", elementwise=True)
 def log_cosh_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -315,7 +315,7 @@ def log_cosh_loss(
     return reduce(log_cosh(_residual(input, target)), reduction, where=where)
 
 
-@loss(counterpart="pinball loss (pytorch-forecasting `QuantileLoss`)", custom_gradient=True)
+@loss(counterpart="pinball loss (pytorch-forecasting `QuantileLoss`)", custom_gradient=True, elementwise=True)
 def quantile_loss(
     input: ArrayLike,
     target: ArrayLike,

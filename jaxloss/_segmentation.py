@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from jaxloss import _checks
 from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._numerics import abs_
+from jaxloss._numerics import abs_, drop_unit_minor_axis
 from jaxloss._reduce import reduce, safe_divide
 
 ArrayLike = Any
@@ -109,6 +109,11 @@ def _prepare(
         binary_ax = _checks.normalize_axis(axis, input.ndim)
     _checks.same_shape(input=input, target=target)
     valid = _valid(target, ignore_index, where)
+    if mode == "binary":  # the result is a scalar: a (N, H, W, 1) layout may be dropped for speed
+        if valid is None:
+            (input, target), _ = drop_unit_minor_axis(input, target)
+        else:
+            (input, target, valid), _ = drop_unit_minor_axis(input, target, valid)
     probs = jax.nn.sigmoid(input) if from_logits else input
     keep = jnp.ones((), input.dtype) if valid is None else valid.astype(input.dtype)
     return probs, target.astype(input.dtype), keep, binary_ax, bad

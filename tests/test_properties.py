@@ -217,3 +217,45 @@ def test_nan_inputs_propagate(name):
     args, kwargs = _draw(spec, 0, (3, 2), 1.0)
     args[0] = args[0].at[(0,) * args[0].ndim].set(jnp.nan)
     assert np.isnan(float(_fn(spec)(*args, reduction="sum", **kwargs)))
+
+
+# --- the (..., 1) layout of elementwise losses ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_elementwise_flag_matches_the_registry(name):
+    # the catalogue's flag turns on the (..., 1) fast path; it must be set exactly on the losses
+    # whose unreduced value is elementwise
+    assert jl.CATALOGUE[name].elementwise == (SPECS[name].unreduced == "element")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].unreduced == "element"])
+def test_unit_minor_axis_gives_the_values_and_gradients_of_the_flat_batch(name):
+    # inputs with a trailing size-1 axis are computed without it (drop_unit_minor_axis); values,
+    # gradients and shapes must be those of the (..., 1) problem: equal to the inputs without that
+    # axis, reshaped, and equal to torch
+    spec = SPECS[name]
+    raw, kwargs = spec.make(np.random.default_rng(3), (7,), 1.0)
+    raw = tuple(a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a for a in raw)
+    kwargs_column = {k: v[..., None] if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    flat, column = _cast(raw, jnp.float32), _cast(tuple(a[..., None] for a in raw), jnp.float32)
+    shape = column[0].shape
+    mask = np.arange(column[0].size).reshape(shape) % 3 != 0
+    masks = ({"where": mask}, {"where": mask.reshape(flat[0].shape)}) if jl.CATALOGUE[name].supports_where else ({}, {})
+    for reduction in ("none", "mean", "sum"):
+        out = _fn(spec)(*column, reduction=reduction, **kwargs_column, **masks[0])
+        out_flat = _fn(spec)(*flat, reduction=reduction, **kwargs, **masks[1])
+        assert out.shape == (shape if reduction == "none" else ())
+        np.testing.assert_allclose(np.asarray(out).reshape(-1), np.asarray(out_flat).reshape(-1), rtol=1e-6, atol=1e-7)
+        if reduction != "none":
+            value, grads = _diff(spec, column, {**kwargs_column, **masks[0]}, reduction)
+            value_flat, grads_flat = _diff(spec, flat, {**kwargs, **masks[1]}, reduction)
+            np.testing.assert_allclose(value, value_flat, rtol=1e-6)
+            for g, g_flat in zip(grads, grads_flat):
+                assert g.shape == shape
+                np.testing.assert_allclose(np.asarray(g).reshape(-1), np.asarray(g_flat).reshape(-1), rtol=1e-6, atol=1e-7)
+    if spec.torch_fn is not None:
+        theirs = spec.torch_fn(*(to_torch(a[..., None]) for a in raw), reduction="none", **kwargs_column).numpy()
+        ours = np.asarray(_fn(spec)(*column, reduction="none", **kwargs_column))
+        assert theirs.shape == ours.shape == shape
+        np.testing.assert_allclose(ours, theirs, rtol=spec.torch_rtol, atol=spec.torch_rtol * 1e-2)
