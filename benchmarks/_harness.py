@@ -1,7 +1,8 @@
 """Timing and table helpers shared by the benchmark modules.
 
-Each ``bench_<family>.py`` module defines ``cases(quick: bool) -> list[BenchCase]``. Timings are
-medians over repeats; the contenders of one case are timed interleaved (jaxloss, optax, torch,
+Each ``bench_<family>.py`` module defines ``cases(quick: bool) -> list[BenchCase]``, usually built
+with :func:`pair`, and may define ``memory_table(quick: bool) -> str`` (a markdown table). Timings
+are medians over repeats; the contenders of one case are timed interleaved (jaxloss, optax, torch,
 jaxloss, ...) so that a busy machine slows them alike and the ratios stay meaningful.
 """
 
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import torch
+
+KINDS = ("forward", "value+grad")
 
 
 @dataclasses.dataclass
@@ -25,6 +30,84 @@ class BenchCase:
     optax: Callable[[], Any] | None = None
     torch: Callable[[], Any] | None = None
     temp_bytes: Callable[[], int] | None = None  # compiled temporary memory of the jaxloss step
+    # For slow cases: time at most this many calls (and warm up with the first call only).
+    repeats: int | None = None
+
+
+def pair(
+    name: str,
+    size: str,
+    ours: Callable[..., jax.Array],
+    args: Sequence[Any],
+    optax: Callable[..., jax.Array] | None = None,
+    torch_loss: Callable[..., torch.Tensor] | None = None,
+    torch_args: Sequence[Any] = (),
+    grad_argnums: int | tuple[int, ...] = 0,
+    repeats: int | None = None,
+    kinds: Sequence[str] = KINDS,
+) -> list[BenchCase]:
+    """The ``"<name> forward <size>"`` and ``"<name> value+grad <size>"`` rows of one loss.
+
+    ``ours`` (jaxloss) and ``optax`` map ``args`` to a scalar loss; ``torch_loss`` maps
+    ``torch_args`` (the same inputs, possibly in torch's layout) to a scalar tensor. The forward row
+    times ``jax.jit(fn)(*args)`` and ``torch_loss`` under ``torch.no_grad()``; the value+grad row
+    times ``jax.jit(jax.value_and_grad(fn, grad_argnums))(*args)`` and torch's forward and backward
+    with respect to the ``torch_args`` at the same positions. ``kinds`` selects the rows.
+    """
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown row kinds {sorted(unknown)}; expected some of {KINDS}")
+    argnums = (grad_argnums,) if isinstance(grad_argnums, int) else tuple(grad_argnums)
+    rows = []
+    for kind in kinds:
+        torch_step: Callable[[], Any] | None = None
+        if kind == "forward":
+            step = jax.jit(ours)
+            optax_step = None if optax is None else jax.jit(optax)
+            if torch_loss is not None:
+                torch_step = _torch_forward(torch_loss, torch_args)
+        else:
+            step = jax.jit(jax.value_and_grad(ours, argnums=grad_argnums))
+            optax_step = None if optax is None else jax.jit(jax.value_and_grad(optax, argnums=grad_argnums))
+            if torch_loss is not None:
+                torch_step = _torch_value_and_grad(torch_loss, torch_args, argnums)
+        rows.append(
+            BenchCase(
+                name=f"{name} {kind} {size}",
+                jaxloss=_bind(step, args),
+                optax=None if optax_step is None else _bind(optax_step, args),
+                torch=torch_step,
+                temp_bytes=_bind(temp_bytes_of, (step, *args)),
+                repeats=repeats,
+            )
+        )
+    return rows
+
+
+def _bind(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[[], Any]:
+    return lambda: fn(*args)
+
+
+def _torch_forward(loss: Callable[..., torch.Tensor], args: Sequence[Any]) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
+        with torch.no_grad():
+            return loss(*args)
+
+    return run
+
+
+def _torch_value_and_grad(
+    loss: Callable[..., torch.Tensor], args: Sequence[Any], argnums: tuple[int, ...]
+) -> Callable[[], tuple[torch.Tensor, tuple[torch.Tensor, ...]]]:
+    def run() -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        inputs = list(args)
+        for i in argnums:  # fresh leaves (no copy), so every call builds its own graph
+            inputs[i] = args[i].detach().requires_grad_(True)
+        value = loss(*inputs)
+        grads = torch.autograd.grad(value, [inputs[i] for i in argnums])
+        return value.detach(), grads
+
+    return run
 
 
 def _block(out: Any) -> None:
@@ -58,6 +141,7 @@ def temp_bytes_of(jitted: Any, *args: Any, **kwargs: Any) -> int:
 
 
 def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
+    """Time each case (printing its row as it goes); a case's own ``repeats`` caps the global one."""
     rows = []
     for case in cases:
         fns = {"jaxloss": case.jaxloss}
@@ -65,11 +149,13 @@ def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
             fns["optax"] = case.optax
         if case.torch is not None:
             fns["torch"] = case.torch
-        t = measure(fns, repeats=repeats)
+        n = repeats if case.repeats is None else min(case.repeats, repeats)
+        t = measure(fns, repeats=n, warmup=2 if case.repeats is None else 1)
         rows.append(
             {
                 "case": case.name,
                 **t,
+                "repeats": n,
                 "temp": case.temp_bytes() if case.temp_bytes is not None else None,
             }
         )
@@ -115,7 +201,7 @@ def write_chart(rows: list[dict[str, Any]], path: Any, title: str) -> None:
     ax.set_yticks(range(len(rows)), names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("time ratio (< 1: jaxloss faster)")
-    ax.set_title(title, fontsize=8)
+    ax.set_title(textwrap.fill(title, 100), fontsize=8)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
