@@ -24,6 +24,7 @@ Choices where smp is silent or undefined (also in each docstring):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -337,23 +338,86 @@ def tversky_loss(
 # Lovasz extensions
 
 
+def _order_keys(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> jax.Array:
+    """One integer sort key per entry: ascending key = descending error, the truth in the lowest bit.
+
+    The float's bits are mapped to an integer of the same order (negative floats have their
+    magnitude bits flipped), the lowest bit is replaced by the truth (moving the error by at most
+    one ulp) and the result is complemented, so an ascending sort puts the largest error first.
+    Entries not kept get the largest key and sort last. A single integer operand is what sorts
+    fast: XLA:CPU sorted float keys with a payload 6x slower than integer keys alone (jax 0.10).
+    """
+    itype = jnp.int64 if errors.dtype == jnp.float64 else jnp.int32
+    bits = jax.lax.bitcast_convert_type(errors.astype(jnp.float64 if itype == jnp.int64 else jnp.float32), itype)
+    magnitude = jnp.iinfo(itype).max
+    ordered = bits ^ ((bits >> (jnp.iinfo(itype).bits - 1)) & magnitude)
+    key = (ordered & ~1) | truth.astype(itype)
+    return jnp.where(keep, ~key, jnp.asarray(magnitude, itype))
+
+
+def _sorted_errors(sorted_keys: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Invert :func:`_order_keys` on sorted keys: ``(errors, truth, kept)`` in sorted order."""
+    itype = sorted_keys.dtype
+    kept = sorted_keys != jnp.iinfo(itype).max
+    ordered = ~sorted_keys
+    bits = ordered ^ ((ordered >> (jnp.iinfo(itype).bits - 1)) & jnp.iinfo(itype).max)
+    errors = jax.lax.bitcast_convert_type(bits, jnp.float64 if itype == jnp.int64 else jnp.float32).astype(dtype)
+    return jnp.where(kept, errors, 0), (ordered & 1).astype(jnp.int32), kept
+
+
+def _jaccard_path(truth_sorted: jax.Array, dtype: Any) -> jax.Array:
+    """Jaccard loss of the top-k set for k = 1..P along the last axis (Berman et al.'s ``J_k``)."""
+    total = jnp.sum(truth_sorted, axis=-1, keepdims=True)
+    hits = jnp.cumsum(truth_sorted, axis=-1)  # exact integer counts
+    misses = jnp.cumsum(1 - truth_sorted, axis=-1)
+    return 1.0 - (total - hits).astype(dtype) / (total + misses).astype(dtype)  # union >= 1 everywhere
+
+
+@jax.custom_vjp
 def _lovasz_of(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> jax.Array:
     """Lovasz extension of the Jaccard loss along the last axis (Berman et al., smp's ``lovasz_grad``).
 
-    ``errors``, ``truth`` (0/1) and ``keep`` (bool) share their shape; entries not kept are sorted
-    last with a zero truth, so the weights of the kept ones are exactly those of the kept entries
-    alone (a fixed-shape stand-in for smp's removal of ignored pixels). Returns ``(...,)``.
+    ``sum_k max(e_(k), 0) (J_k - J_(k-1))`` with the errors sorted in decreasing order. ``errors``,
+    ``truth`` (0/1) and ``keep`` (bool) share their shape; entries not kept sort last and count for
+    nothing, exactly as if removed (a fixed-shape stand-in for smp's filtering). Returns ``(...,)``.
+
+    The value needs one integer sort (:func:`_order_keys`). The gradient of entry ``i`` is the
+    Jaccard increment at its rank, found by binary search of its key among the sorted keys (no
+    permutation is carried through the sort). Entries with equal keys (tied errors and truths)
+    share the average increment of their run: the value does not depend on their order, and the
+    average is the subgradient that does not either (torch's depends on its sort).
     """
-    lowest = jnp.asarray(-jnp.inf, errors.dtype)
-    neg_sorted, truth_sorted = jax.lax.sort(
-        (-jnp.where(keep, errors, lowest), jnp.where(keep, truth, 0.0)), dimension=errors.ndim - 1, num_keys=1
-    )
-    total = jnp.sum(truth_sorted, axis=-1, keepdims=True)
-    intersection = total - jnp.cumsum(truth_sorted, axis=-1)
-    union = total + jnp.cumsum(1.0 - truth_sorted, axis=-1)  # >= 1 everywhere
-    jaccard = 1.0 - intersection / union
-    weights = jnp.concatenate([jaccard[..., :1], jnp.diff(jaccard, axis=-1)], axis=-1)
-    return jnp.sum(jnp.maximum(-neg_sorted, 0.0) * weights, axis=-1)
+    return _lovasz_forward(errors, truth, keep)[0]
+
+
+def _lovasz_forward(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    sorted_keys = jnp.sort(_order_keys(errors, truth, keep), axis=-1)
+    errors_sorted, truth_sorted, _ = _sorted_errors(sorted_keys, errors.dtype)
+    jaccard = _jaccard_path(truth_sorted, errors.dtype)
+    increments = jnp.diff(jaccard, axis=-1, prepend=jnp.zeros_like(jaccard[..., :1]))
+    value = jnp.sum(jnp.maximum(errors_sorted, 0) * increments, axis=-1)
+    return value, (errors, truth, keep, sorted_keys, jaccard)
+
+
+def _lovasz_backward(residuals: tuple[jax.Array, ...], cotangent: jax.Array) -> tuple[jax.Array, None, None]:
+    errors, truth, keep, sorted_keys, jaccard = residuals
+    size = errors.shape[-1]
+    rows = sorted_keys.reshape(-1, size)
+    keys = _order_keys(errors, truth, keep).reshape(-1, size)
+    first = jax.vmap(functools.partial(jnp.searchsorted, side="left"))(rows, keys)  # rank of each entry's run
+    position = jax.lax.broadcasted_iota(jnp.int32, rows.shape, 1)
+    run_ends = jnp.where(rows[:, 1:] != rows[:, :-1], position[:, :-1], size - 1)
+    last_of_run = jax.lax.cummin(jnp.concatenate([run_ends, position[:, -1:]], axis=-1), axis=1, reverse=True)
+    last = jnp.take_along_axis(last_of_run, first, axis=-1)
+    path = jnp.concatenate([jnp.zeros_like(jaccard[..., :1]), jaccard], axis=-1).reshape(-1, size + 1)
+    average = (jnp.take_along_axis(path, last + 1, axis=-1) - jnp.take_along_axis(path, first, axis=-1)) / (
+        last - first + 1
+    ).astype(errors.dtype)
+    grad = jnp.where(keep & (errors > 0), average.reshape(errors.shape) * cotangent[..., None], 0)
+    return grad, None, None
+
+
+_lovasz_of.defvjp(_lovasz_forward, _lovasz_backward)
 
 
 def _per_image(x: jax.Array, per_image: bool) -> jax.Array:
@@ -399,6 +463,8 @@ def lovasz_hinge_loss(
     Jaccard loss along that order (Berman et al., 2018): the convex Lovasz extension of the Jaccard
     loss. An image with no foreground gives the hinge error of its highest logit; entries left out
     by ``ignore_index``/``where`` are sorted last with zero weight (fixed shapes, no filtering).
+    Entries with tied errors share the average of their Jaccard increments in the gradient (torch's
+    gradient depends on the order its sort leaves them in; the value does not).
 
     Args:
       input: logits, ``(N, ...)`` (a trailing size-1 class axis may be added to the target's shape).
@@ -417,7 +483,7 @@ def lovasz_hinge_loss(
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
       >>> jl.lovasz_hinge_loss(jnp.array([[3.0, -2.0, 0.5, -0.5]]), jnp.array([[1.0, 0.0, 1.0, 0.0]]))
-      Array(0.3333333, dtype=float32)
+      Array(0.33333334, dtype=float32)
     """
     (input,) = _checks.floating(input=input)
     target = jnp.asarray(target)
@@ -456,6 +522,8 @@ def lovasz_softmax_loss(
     where ``Delta_J_c`` is the Lovasz extension of class ``c``'s Jaccard loss (errors sorted in
     decreasing order, weighted by the Jaccard increments) and the sums run over the classes present
     in the target (``classes="present"``, smp's default) or all classes (``"all"``).
+    Pixels with tied errors share the average of their Jaccard increments in the gradient (torch's
+    depends on the order its sort leaves them in; the value does not).
 
     Args:
       input: logits (or probabilities with ``from_logits=False``) with ``C`` classes along ``axis``,

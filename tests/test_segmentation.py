@@ -8,6 +8,7 @@ same arrays, and with the default ``axis=-1`` on their channels-last transpose.
 from __future__ import annotations
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -321,6 +322,48 @@ def test_lovasz_perfect_prediction_gives_zero():
     assert float(jl.lovasz_hinge_loss(jnp.asarray(4 * (2 * y - 1)), y)) == 0.0
     labels = jnp.arange(12).reshape(2, 6) % 3
     assert float(jl.lovasz_softmax_loss(jax.nn.one_hot(labels, 3), labels, from_logits=False)) == 0.0
+
+
+def test_lovasz_tied_errors_share_the_average_increment():
+    # hand: zero logits and no foreground give hinge errors 1, 1, 1 (tied); the Jaccard increments
+    # along any order are 1, 0, 0, so the value is 1 and every order's gradient puts 1 on one entry
+    # (d error / d x = 1 for label 0). jaxloss gives each tied entry the average, 1/3.
+    value, grad = jax.value_and_grad(jl.lovasz_hinge_loss)(jnp.zeros((1, 3)), jnp.zeros((1, 3)))
+    assert float(value) == 1.0
+    np.testing.assert_allclose(grad, [[1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    # a tie between a foreground and a background entry: the value does not depend on the order
+    x, y = jnp.array([[0.0, 0.0]]), jnp.array([[1.0, 0.0]])
+    value, grad = jax.value_and_grad(jl.lovasz_hinge_loss)(x, y)
+    # (within 1 ulp: the packed truth bit may move an error by one ulp)
+    np.testing.assert_allclose(value, float(ref_lovasz_hinge(torch.tensor(np.asarray(x)), torch.tensor(np.asarray(y)))),
+                               rtol=2e-7)
+    # hand: the foreground entry ranks first (the truth bit of its key): J goes 0 -> 1 (union 1,
+    # nothing missed) -> 1, increments 1 then 0; d error / d x = -1 for label 1
+    np.testing.assert_allclose(grad, [[-1.0, 0.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss_name", ["lovasz_hinge_loss", "lovasz_softmax_loss"])
+def test_lovasz_sorts_one_integer_operand(loss_name):
+    # speed by construction: the value sorts a single integer key per entry (the truth packed in
+    # its lowest bit), and the gradient needs no further sort (a binary search finds the ranks);
+    # XLA sorts several operands, or float keys, many times slower
+    fn = getattr(jl, loss_name)
+    x = jnp.zeros((2, 8, 8, 3)) if loss_name == "lovasz_softmax_loss" else jnp.zeros((2, 8, 8))
+    y = jnp.zeros((2, 8, 8), jnp.int32) if loss_name == "lovasz_softmax_loss" else jnp.zeros((2, 8, 8))
+
+    def sorts(jaxpr):
+        found = []
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "sort":
+                found.append([v.aval.dtype for v in eqn.invars])
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                found += sorts(sub)
+        return found
+
+    for traced in (jax.make_jaxpr(fn)(x, y), jax.make_jaxpr(jax.value_and_grad(fn))(x, y)):
+        found = sorts(traced.jaxpr)
+        assert len(found) == 1, found
+        assert len(found[0]) == 1 and jnp.issubdtype(found[0][0], jnp.integer), found
 
 
 # --------------------------------------------------------------------------------------------------
