@@ -7,9 +7,10 @@ inserts the collectives; ``"mean"`` is the mean over all unmasked entries of the
 of unmasked (or differently weighted) entries. The helpers here do it right:
 
 * :func:`global_sum` and :func:`global_mean` reduce a per-device unreduced loss over mesh axes with
-  :func:`jaxloss._reduce.reduce`'s exact rules (``where``, ``weight``, ``divide_by``), by summing the
-  numerator and the denominator across devices (``lax.psum``) before dividing; a mean over nothing is
-  0 with a zero gradient, as everywhere in jaxloss.
+  :func:`jaxloss._reduce.reduce`'s exact rules (``where``, ``weight``, ``divide_by``): numerator and
+  denominator come from the same :func:`jaxloss._reduce.total_and_denominator` and are summed
+  across devices (``lax.psum``) before dividing; a mean over nothing is 0 with a zero gradient, as
+  everywhere in jaxloss.
 * :func:`vocab_parallel_cross_entropy` is ``cross_entropy`` for logits whose class axis is sharded
   over a mesh axis (tensor-parallel output layers): each device reduces its own classes, and only
   per-row vectors cross devices (a ``pmax`` and three ``psum``\\ s of shape ``target.shape``). Its
@@ -34,7 +35,7 @@ from jax import lax
 from jaxloss import _api, _checks
 from jaxloss._classification import class_index_cross_entropy_terms
 from jaxloss._numerics import varying_like
-from jaxloss._reduce import check_reduction, reduce, safe_divide
+from jaxloss._reduce import check_reduction, reduce, safe_divide, total_and_denominator
 
 ArrayLike = Any
 AxisName = Any  # a mesh axis name, or a tuple of them
@@ -135,16 +136,8 @@ def global_mean(
     """
     with _named("global_mean"):
         (loss,) = _checks.floating(loss=loss)
-        weight = _weight32(weight)
-        numerator = reduce(_float32(loss), "sum", where=where, weight=weight)
-        if isinstance(divide_by, str):
-            _checks.choice("divide_by", divide_by, ("weight", "count"))
-            per_entry = weight if divide_by == "weight" and weight is not None else jnp.ones((), jnp.float32)
-        else:
-            (per_entry,) = _checks.floating(divide_by=divide_by)
-            per_entry = _float32(per_entry)
-        per_entry = _checks.broadcastable_to("divide_by", per_entry, loss.shape, "the loss of shape")
-        denominator = reduce(per_entry.astype(jnp.float32), "sum", where=where)
+        rule = divide_by if isinstance(divide_by, str) else _float32(_checks.floating(divide_by=divide_by)[0])
+        numerator, denominator = total_and_denominator(_float32(loss), where=where, weight=_weight32(weight), divide_by=rule)
         numerator, denominator = lax.psum((numerator, denominator), axis_name)
         return safe_divide(numerator, denominator).astype(loss.dtype)
 

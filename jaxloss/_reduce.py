@@ -34,6 +34,43 @@ def safe_divide(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
     return jnp.where(nonzero, numerator / jnp.where(nonzero, denominator, 1), 0)
 
 
+def total_and_denominator(
+    loss: jax.Array,
+    *,
+    where: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    divide_by: str | ArrayLike = "weight",
+) -> tuple[jax.Array, jax.Array]:
+    """The numerator and the denominator of ``reduce(loss, "mean", ...)`` (same arguments).
+
+    ``reduce`` divides one by the other; :func:`jaxloss.global_mean` sums both across devices first,
+    so the rule for the denominator lives here only.
+    """
+    masked, keep = _weighted_and_masked(loss, where, weight)
+    if isinstance(divide_by, str):
+        _checks.choice("divide_by", divide_by, ("weight", "count"))
+        per_entry = weight if (divide_by == "weight" and weight is not None) else None
+    else:
+        per_entry = divide_by
+    if per_entry is None:
+        denominator = jnp.asarray(jnp.sum(keep) if keep is not None else loss.size, masked.dtype)
+    else:
+        per_entry = _checks.broadcastable_to("divide_by", jnp.asarray(per_entry), loss.shape, "the loss of shape")
+        per_entry = jnp.broadcast_to(per_entry, loss.shape).astype(masked.dtype)
+        denominator = jnp.sum(per_entry if keep is None else jnp.where(keep, per_entry, 0))
+    return jnp.sum(masked), denominator
+
+
+def _weighted_and_masked(
+    loss: jax.Array, where: ArrayLike | None, weight: ArrayLike | None
+) -> tuple[jax.Array, jax.Array | None]:
+    """``loss`` times ``weight``, 0 where ``where`` is False; and the boolean mask (or None)."""
+    if weight is not None:
+        loss = loss * _checks.broadcastable_to("weight", jnp.asarray(weight), loss.shape, "the unreduced loss of shape")
+    keep = None if where is None else _checks.mask(where, loss.shape)
+    return (loss if keep is None else jnp.where(keep, loss, 0)), keep
+
+
 def reduce(
     loss: jax.Array,
     reduction: str,
@@ -56,25 +93,7 @@ def reduce(
         label-smoothed cross-entropy).
     """
     check_reduction(reduction)
-    shape = loss.shape
-    if weight is not None:
-        loss = loss * _checks.broadcastable_to("weight", jnp.asarray(weight), shape, "the unreduced loss of shape")
-    keep = None if where is None else _checks.mask(where, shape)
-    if keep is not None:
-        loss = jnp.where(keep, loss, 0)
-    if reduction == "none":
-        return loss
-    total = jnp.sum(loss)
-    if reduction == "sum":
-        return total
-    if isinstance(divide_by, str):
-        per_entry = weight if (divide_by == "weight" and weight is not None) else None
-    else:
-        per_entry = divide_by
-    if per_entry is None:
-        count = jnp.sum(keep) if keep is not None else loss.size
-        denominator = jnp.asarray(count, loss.dtype)
-    else:
-        per_entry = jnp.broadcast_to(per_entry, shape).astype(loss.dtype)
-        denominator = jnp.sum(per_entry if keep is None else jnp.where(keep, per_entry, 0))
-    return safe_divide(total, denominator)
+    if reduction == "mean":
+        return safe_divide(*total_and_denominator(loss, where=where, weight=weight, divide_by=divide_by))
+    masked, _ = _weighted_and_masked(loss, where, weight)
+    return masked if reduction == "none" else jnp.sum(masked)
