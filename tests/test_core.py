@@ -87,6 +87,15 @@ def test_readme_table_is_the_generated_catalogue():
     assert catalogue_markdown() in readme, "README's loss table is stale: paste `python -m jaxloss --markdown`"
 
 
+def test_readme_quotes_the_latest_benchmark_results():
+    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / "benchmarks" / "results" / "cpu.md").read_text().strip()
+    assert "forward" in results and "value+grad" in results and "cores" in results.splitlines()[0]
+    assert f"<!-- benchmark-results -->\n{results}\n<!-- /benchmark-results -->" in readme, (
+        "README's benchmark table is stale: run `python scripts/update_readme_table.py`"
+    )
+
+
 def test_readme_commands_install_torch_first_and_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     demo, tests = re.findall(r"```bash\n(.*?)\n```", readme)[:2]
