@@ -207,6 +207,13 @@ def cases() -> list[ShardCase]:
         ShardCase("tversky_loss/multilabel", "tversky_loss",
                   ((image, _spec("data", None, None, "model")), ((image > 0).astype(np.float32), _spec("data", None, None, "model"))),
                   static={"mode": "multilabel", "alpha": 0.3, "beta": 0.7}, separable=False),
+        # (N, ..., 1) inputs take the drop_unit_minor_axis path (reshape behind an optimization barrier)
+        ShardCase("mse_loss/column+where", "mse_loss", ((x[:, :1], D), (y[:, :1], D)),
+                  arrays={"where": (where_nc[:, :1], D)}, grad=(0, 1)),
+        ShardCase("sigmoid_focal_loss/column", "sigmoid_focal_loss", ((logits[:, :1], D), (bits[:, :1], D)),
+                  static={"reduction": "sum"}, grad=(0, 1)),
+        ShardCase("dice_loss/binary_column", "dice_loss", ((mask_logits[..., None], D), (mask_bits[..., None], D)),
+                  static={"mode": "binary"}, separable=False),
         ShardCase("lovasz_hinge_loss/per_image", "lovasz_hinge_loss",
                   ((mask_logits, _spec("data", "model")), (mask_bits, _spec("data", "model"))), static={"per_image": True}),
         ShardCase("lovasz_softmax_loss", "lovasz_softmax_loss", ((image, _spec("data", None, None, "model")), (image_labels, D)),
