@@ -338,31 +338,40 @@ def tversky_loss(
 # Lovasz extensions
 
 
+def _float_order(bits: jax.Array) -> jax.Array:
+    """Map a float's bits (as a signed integer) to an integer of the same order, and back.
+
+    Negative floats have their magnitude bits flipped; the map is its own inverse.
+    """
+    return bits ^ ((bits >> (jnp.iinfo(bits.dtype).bits - 1)) & jnp.iinfo(bits.dtype).max)
+
+
+def _key_types(dtype: Any) -> tuple[Any, Any]:
+    """The (float, integer) pair of one width in which errors of ``dtype`` are packed."""
+    return (jnp.float64, jnp.int64) if dtype == jnp.float64 else (jnp.float32, jnp.int32)
+
+
 def _order_keys(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> jax.Array:
     """One integer sort key per entry: ascending key = descending error, the truth in the lowest bit.
 
-    The float's bits are mapped to an integer of the same order (negative floats have their
-    magnitude bits flipped), the lowest bit is replaced by the truth (moving the error by at most
-    one ulp) and the result is complemented, so an ascending sort puts the largest error first.
-    Entries not kept get the largest key and sort last. A single integer operand is what sorts
-    fast: XLA:CPU sorted float keys with a payload 6x slower than integer keys alone (jax 0.10).
+    The float's bits are mapped to an integer of the same order (:func:`_float_order`), the lowest
+    bit is replaced by the truth (moving the error by at most one ulp) and the result is
+    complemented, so an ascending sort puts the largest error first. Entries not kept get the
+    largest key and sort last. A single integer operand is what sorts fast: XLA:CPU sorted float
+    keys with a payload 6x slower than integer keys alone (jax 0.10).
     """
-    itype = jnp.int64 if errors.dtype == jnp.float64 else jnp.int32
-    bits = jax.lax.bitcast_convert_type(errors.astype(jnp.float64 if itype == jnp.int64 else jnp.float32), itype)
-    magnitude = jnp.iinfo(itype).max
-    ordered = bits ^ ((bits >> (jnp.iinfo(itype).bits - 1)) & magnitude)
-    key = (ordered & ~1) | truth.astype(itype)
-    return jnp.where(keep, ~key, jnp.asarray(magnitude, itype))
+    ftype, itype = _key_types(errors.dtype)
+    key = (_float_order(jax.lax.bitcast_convert_type(errors.astype(ftype), itype)) & ~1) | truth.astype(itype)
+    return jnp.where(keep, ~key, jnp.asarray(jnp.iinfo(itype).max, itype))
 
 
-def _sorted_errors(sorted_keys: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Invert :func:`_order_keys` on sorted keys: ``(errors, truth, kept)`` in sorted order."""
-    itype = sorted_keys.dtype
-    kept = sorted_keys != jnp.iinfo(itype).max
+def _sorted_errors(sorted_keys: jax.Array, dtype: Any) -> tuple[jax.Array, jax.Array]:
+    """Invert :func:`_order_keys` on sorted keys: ``(errors, truth)`` in sorted order (0, 0 if not kept)."""
+    ftype, _ = _key_types(dtype)
+    kept = sorted_keys != jnp.iinfo(sorted_keys.dtype).max
     ordered = ~sorted_keys
-    bits = ordered ^ ((ordered >> (jnp.iinfo(itype).bits - 1)) & jnp.iinfo(itype).max)
-    errors = jax.lax.bitcast_convert_type(bits, jnp.float64 if itype == jnp.int64 else jnp.float32).astype(dtype)
-    return jnp.where(kept, errors, 0), (ordered & 1).astype(jnp.int32), kept
+    errors = jax.lax.bitcast_convert_type(_float_order(ordered), ftype).astype(dtype)
+    return jnp.where(kept, errors, 0), (ordered & 1).astype(jnp.int32)
 
 
 def _jaccard_path(truth_sorted: jax.Array, dtype: Any) -> jax.Array:
@@ -391,20 +400,20 @@ def _lovasz_of(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> jax.Arra
 
 
 def _lovasz_forward(errors: jax.Array, truth: jax.Array, keep: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
-    sorted_keys = jnp.sort(_order_keys(errors, truth, keep), axis=-1)
-    errors_sorted, truth_sorted, _ = _sorted_errors(sorted_keys, errors.dtype)
+    keys = _order_keys(errors, truth, keep)
+    sorted_keys = jnp.sort(keys, axis=-1)
+    errors_sorted, truth_sorted = _sorted_errors(sorted_keys, errors.dtype)
     jaccard = _jaccard_path(truth_sorted, errors.dtype)
     increments = jnp.diff(jaccard, axis=-1, prepend=jnp.zeros_like(jaccard[..., :1]))
     value = jnp.sum(jnp.maximum(errors_sorted, 0) * increments, axis=-1)
-    return value, (errors, truth, keep, sorted_keys, jaccard)
+    return value, (errors, keep, keys, sorted_keys, jaccard)  # the keys replace the truth: same size
 
 
 def _lovasz_backward(residuals: tuple[jax.Array, ...], cotangent: jax.Array) -> tuple[jax.Array, None, None]:
-    errors, truth, keep, sorted_keys, jaccard = residuals
+    errors, keep, keys, sorted_keys, jaccard = residuals
     size = errors.shape[-1]
     rows = sorted_keys.reshape(-1, size)
-    keys = _order_keys(errors, truth, keep).reshape(-1, size)
-    first = jax.vmap(functools.partial(jnp.searchsorted, side="left"))(rows, keys)  # rank of each entry's run
+    first = jax.vmap(functools.partial(jnp.searchsorted, side="left"))(rows, keys.reshape(-1, size))  # run starts
     position = jax.lax.broadcasted_iota(jnp.int32, rows.shape, 1)
     run_ends = jnp.where(rows[:, 1:] != rows[:, :-1], position[:, :-1], size - 1)
     last_of_run = jax.lax.cummin(jnp.concatenate([run_ends, position[:, -1:]], axis=-1), axis=1, reverse=True)
