@@ -9,7 +9,7 @@ Families live in private modules (``_regression``, ``_classification``, ...); th
 re-exported here name by name, and ``__all__`` lists every loss of :data:`CATALOGUE`.
 """
 
-from jaxloss._api import CATALOGUE, checked
+from jaxloss._api import CATALOGUE, checked, value_checks
 
 # regression
 from jaxloss._regression import (
@@ -83,6 +83,7 @@ __all__ = [
     "CATALOGUE",
     "LinearCrossEntropyStats",
     "checked",
+    "value_checks",
     "global_mean",
     "global_sum",
     "vocab_parallel_cross_entropy",

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import checkify
 
 import jaxloss as jl
 from jaxloss import _selfcheck
@@ -141,7 +142,12 @@ def test_stored_reference_values_are_what_torch_gives_now(family, tmp_path, monk
     assert fresh.keys() == stored.keys()
     for name in fresh:
         for key in fresh[name]:
-            np.testing.assert_allclose(np.asarray(stored[name][key]), np.asarray(fresh[name][key]), rtol=1e-6, atol=1e-7, err_msg=name)
+            # torch's float32 kernels round differently on different CPUs (vector widths, summation
+            # order); a gradient entry that is a difference of O(1) terms is exact only to float32
+            # rounding of those terms, so the absolute tolerance scales with the array's magnitude
+            fresh_value = np.asarray(fresh[name][key])
+            scale = float(np.max(np.abs(fresh_value), initial=1.0))
+            np.testing.assert_allclose(np.asarray(stored[name][key]), fresh_value, rtol=1e-6, atol=1e-6 * scale, err_msg=name)
 
 
 def test_readme_python_examples_run():
@@ -150,3 +156,25 @@ def test_readme_python_examples_run():
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_checked_retraces_a_function_jitted_without_checks():
+    """The value-checks switch is part of the jit cache key: a program traced (and cached) without
+    checks is traced again under jl.checked, so it still reports the bad value."""
+    x, y, var = jnp.zeros(2), jnp.ones(2), jnp.array([1.0, -1.0])
+    step = jax.jit(lambda v: jl.gaussian_nll_loss(x, y, v))
+    assert jnp.isnan(step(var))  # traced and cached without checks
+    with pytest.raises(checkify.JaxRuntimeError, match="gaussian_nll_loss: `var` must be non-negative"):
+        jl.checked(step)(var)
+    assert jnp.isnan(step(var))  # and the unchecked program is unchanged
+
+
+def test_value_checks_context_reports_errors_under_jit():
+    step = jax.jit(checkify.checkify(jl.cross_entropy, errors=checkify.user_checks))
+    logits, labels = jnp.zeros((2, 3)), jnp.array([0, 5])
+    with jl.value_checks():
+        err, value = step(logits, labels)
+    assert "cross_entropy: `target`" in err.get()
+    assert jnp.isnan(value)
+    err, _ = step(logits, labels)  # outside the context: no check traced
+    assert err.get() is None

@@ -264,3 +264,33 @@ def test_unit_minor_axis_gives_the_values_and_gradients_of_the_flat_batch(name):
         ours = np.asarray(_fn(spec)(*column, reduction="none", **kwargs_column))
         assert theirs.shape == ours.shape == shape
         np.testing.assert_allclose(ours, theirs, rtol=spec.torch_rtol, atol=spec.torch_rtol * 1e-2)
+
+
+def _effects(spec: Spec, args, kwargs) -> set[Any]:
+    """The effects on the jaxprs of the jitted value and of value+grad (an error effect costs ~80 us
+    per call of a jitted program: it takes JAX's dispatch off its C++ fast path)."""
+    value = jax.make_jaxpr(lambda *a: _fn(spec)(*a, **kwargs))(*args)
+    value_and_grad = jax.make_jaxpr(lambda *a: _diff(spec, a, kwargs))(*args)
+    return set(value.effects) | set(value_and_grad.effects)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_error_effect_outside_checked_mode(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3,), 1.0)
+    assert _effects(spec, args, kwargs) == set(), name
+
+
+# losses that flag invalid run-time values: inside jl.value_checks() their jaxprs carry the check
+# (so the test above would see one if it were traced unconditionally)
+FLAGGING = ["cross_entropy", "gaussian_nll_loss", "huber_loss", "ctc_loss", "dice_loss", "linear_cross_entropy",
+            "ntxent_loss", "multi_margin_loss", "kl_div", "binary_cross_entropy"]
+
+
+@pytest.mark.parametrize("name", FLAGGING)
+def test_value_checks_context_traces_the_error_effect(name):
+    spec = SPECS[name]
+    args, kwargs = _draw(spec, 0, (3,), 1.0)
+    with jl.value_checks():
+        effects = _effects(spec, args, kwargs)
+    assert any("ErrorEffect" in type(e).__name__ for e in effects), (name, effects)
