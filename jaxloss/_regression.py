@@ -310,7 +310,7 @@ def log_cosh_loss(
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
       >>> jl.log_cosh_loss(jnp.array([0.0, 1.0, 1000.0]), jnp.zeros(3), reduction="none")
-      Array([0.000000e+00, 4.337808e-01, 9.993068e+02], dtype=float32)
+      Array([0.0000000e+00, 4.3378082e-01, 9.9930682e+02], dtype=float32)
     """
     return reduce(log_cosh(_residual(input, target)), reduction, where=where)
 
