@@ -2,13 +2,19 @@
 
 Each ``bench_<family>.py`` module defines ``cases(quick: bool) -> list[BenchCase]``, usually built
 with :func:`pair`, and may define ``memory_table(quick: bool) -> str`` (a markdown table). Timings
-are medians over repeats; the contenders of one case are timed interleaved (jaxloss, optax, torch,
-jaxloss, ...) so that a busy machine slows them alike and the ratios stay meaningful.
+are medians over repeats; the contenders of one case are timed interleaved, in a new random order
+each round, so that a busy machine slows them alike and the ratios stay meaningful (a fixed order
+would always time the same contender right after torch, whose idle OpenMP threads keep spinning for
+a while after each call and slow whatever runs next). A case at a
+small shape takes microseconds a call, below the timer's resolution and the noise of one call, so
+each of its timed samples runs ``calls`` calls back to back (the per-call time is the sample divided
+by ``calls``): that is what a training loop does, and what the dispatch overhead adds up in.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
 import statistics
 import textwrap
 import time
@@ -32,6 +38,8 @@ class BenchCase:
     temp_bytes: Callable[[], int] | None = None  # compiled temporary memory of the jaxloss step
     # For slow cases: time at most this many calls (and warm up with the first call only).
     repeats: int | None = None
+    # For small shapes: calls per timed sample (see the module docstring).
+    calls: int = 1
 
 
 def pair(
@@ -45,6 +53,7 @@ def pair(
     grad_argnums: int | tuple[int, ...] = 0,
     repeats: int | None = None,
     kinds: Sequence[str] = KINDS,
+    calls: int = 1,
 ) -> list[BenchCase]:
     """The ``"<name> forward <size>"`` and ``"<name> value+grad <size>"`` rows of one loss.
 
@@ -52,7 +61,8 @@ def pair(
     ``torch_args`` (the same inputs, possibly in torch's layout) to a scalar tensor. The forward row
     times ``jax.jit(fn)(*args)`` and ``torch_loss`` under ``torch.no_grad()``; the value+grad row
     times ``jax.jit(jax.value_and_grad(fn, grad_argnums))(*args)`` and torch's forward and backward
-    with respect to the ``torch_args`` at the same positions. ``kinds`` selects the rows.
+    with respect to the ``torch_args`` at the same positions. ``kinds`` selects the rows; ``calls``
+    is the number of calls per timed sample (for small shapes).
     """
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -79,6 +89,7 @@ def pair(
                 torch=torch_step,
                 temp_bytes=_bind(temp_bytes_of, (step, *args)),
                 repeats=repeats,
+                calls=calls,
             )
         )
     return rows
@@ -116,9 +127,12 @@ def _block(out: Any) -> None:
             leaf.block_until_ready()
 
 
-def measure(fns: dict[str, Callable[[], Any]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:
+def measure(
+    fns: dict[str, Callable[[], Any]], repeats: int = 7, warmup: int = 2, calls: int = 1
+) -> dict[str, float]:
     """Median seconds per call of each function, timed interleaved, plus ``"<name> first"``: the
-    first call, which for a jitted step includes tracing and compilation."""
+    first call, which for a jitted step includes tracing and compilation. Each timed sample runs
+    ``calls`` calls back to back and waits for the last result."""
     first: dict[str, float] = {}
     for name, fn in fns.items():
         start = time.perf_counter()
@@ -127,11 +141,17 @@ def measure(fns: dict[str, Callable[[], Any]], repeats: int = 7, warmup: int = 2
         for _ in range(warmup - 1):
             _block(fn())
     samples: dict[str, list[float]] = {k: [] for k in fns}
+    order = list(fns)
+    shuffle = random.Random(0).shuffle
     for _ in range(repeats):
-        for name, fn in fns.items():
+        shuffle(order)
+        for name in order:
+            fn = fns[name]
             start = time.perf_counter()
+            for _ in range(calls - 1):
+                fn()
             _block(fn())
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append((time.perf_counter() - start) / calls)
     return {**{k: statistics.median(v) for k, v in samples.items()}, **first}
 
 
@@ -150,7 +170,7 @@ def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
         if case.torch is not None:
             fns["torch"] = case.torch
         n = repeats if case.repeats is None else min(case.repeats, repeats)
-        t = measure(fns, repeats=n, warmup=2 if case.repeats is None else 1)
+        t = measure(fns, repeats=n, warmup=2 if case.repeats is None else 1, calls=case.calls)
         rows.append(
             {
                 "case": case.name,
@@ -171,7 +191,9 @@ HEADER = (
 
 def format_row(r: dict[str, Any]) -> str:
     def ms(k: str) -> str:
-        return f"{r[k] * 1e3:.2f}" if k in r else "—"
+        if k not in r:
+            return "—"
+        return f"{r[k] * 1e3:.2f}" if r[k] >= 1e-3 else f"{r[k] * 1e3:.4f}"  # small shapes: microseconds
 
     def ratio(k: str) -> str:
         return f"{r['jaxloss'] / r[k]:.2f}" if k in r else "—"

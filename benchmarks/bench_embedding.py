@@ -3,6 +3,8 @@
 The target of issue 4: ``ntxent_loss`` value + gradient at B=1024, D=128 within 0.05 of
 ``optax.ntxent``'s time (optax forms a (B, B, D) array for its cosine similarities). The batch
 losses also run, jaxloss only, at B=4096, D=256 (their temporary memory is in the last column: O(B^2)).
+The small rows (batch 64, D=32: value + gradient of every embedding loss optax has) are timed over
+``SMALL_CALLS`` calls per sample.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch.nn.functional as F
 
 import jaxloss as jl
 from benchmarks._harness import BenchCase, pair
+
+SMALL_CALLS = 200
 
 
 def _torch_ntxent(e: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
@@ -48,6 +52,33 @@ def _batch(b: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return e, labels
 
 
+def _small_cases() -> list[BenchCase]:
+    n, d = 64, 32
+    kinds, calls, size = ("value+grad",), SMALL_CALLS, f"N={n} D={d}"
+    rng = np.random.default_rng(3)
+    a, p, ng = (rng.standard_normal((n, d)).astype(np.float32) for _ in range(3))
+    score = rng.standard_normal(n).astype(np.float32)
+    y = np.where(rng.standard_normal(n) > 0, 1.0, -1.0).astype(np.float32)
+    e, labels = _batch(n, d, seed=3)
+    jx = tuple(jnp.asarray(v) for v in (a, p, ng, score, y))
+    tx = tuple(torch.from_numpy(v) for v in (a, p, ng, score, y))
+    return (
+        pair("margin_ranking_loss (optax hinge_loss)", f"N={n}",
+             lambda s_, t: jl.margin_ranking_loss(s_, jnp.zeros_like(s_), t, margin=1.0), jx[3:],
+             lambda s_, t: jnp.mean(optax.losses.hinge_loss(s_, t)),
+             lambda s_, t: F.margin_ranking_loss(s_, torch.zeros_like(s_), t, margin=1.0), tx[3:],
+             kinds=kinds, calls=calls)
+        + pair("cosine_embedding_loss", size, lambda u, v: jl.cosine_embedding_loss(u, v, jnp.ones(n)), jx[:2],
+               lambda u, v: jnp.mean(optax.losses.cosine_distance(u, v)),
+               lambda u, v: F.cosine_embedding_loss(u, v, torch.ones(n)), tx[:2], kinds=kinds, calls=calls)
+        + pair("triplet_margin_loss", size, jl.triplet_margin_loss, jx[:3],
+               lambda u, v, w: jnp.mean(optax.losses.triplet_margin_loss(u, v, w)),
+               F.triplet_margin_loss, tx[:3], kinds=kinds, calls=calls)
+        + pair("ntxent_loss", size, jl.ntxent_loss, (jnp.asarray(e), jnp.asarray(labels)), optax.ntxent,
+               _torch_ntxent, (torch.from_numpy(e), torch.from_numpy(labels).long()), kinds=kinds, calls=calls)
+    )
+
+
 def cases(quick: bool) -> list[BenchCase]:
     b, d = (16, 8) if quick else (1024, 128)
     big_b, big_d = (32, 8) if quick else (4096, 256)
@@ -55,7 +86,8 @@ def cases(quick: bool) -> list[BenchCase]:
     args = (jnp.asarray(e), jnp.asarray(labels))
     torch_args = (torch.from_numpy(e), torch.from_numpy(labels).long())
     size = f"B={b} D={d}"
-    out = pair("ntxent_loss", size, jl.ntxent_loss, args, optax.ntxent, _torch_ntxent, torch_args)
+    out = _small_cases()
+    out += pair("ntxent_loss", size, jl.ntxent_loss, args, optax.ntxent, _torch_ntxent, torch_args)
     out += pair("supervised_contrastive_loss", size, jl.supervised_contrastive_loss, args, None, _torch_supcon,
                 torch_args)
 

@@ -2,7 +2,9 @@
 w.r.t. the logits, against optax (Dice) and torch.
 
 The torch contenders are smp's formulas written in torch, on torch's layout ``(N, C, H, W)``.
-Lovasz-softmax at full size is slow (tens of seconds a call), so it is timed with 3 repeats.
+Lovasz-softmax at full size is slow (tens of seconds a call), so it is timed with 3 repeats. The
+small Dice rows ((4, 32, 32, 1) binary, (4, 32, 32, 4) multiclass; value + gradient) are timed over
+many calls per sample.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxloss as jl
-from benchmarks._harness import BenchCase, pair
+from benchmarks._harness import KINDS, BenchCase, pair
 
 
 def _torch_binary_dice(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -50,7 +52,7 @@ def _torch_lovasz(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean()
 
 
-def _binary_dice_cases(shape: tuple[int, ...]) -> list[BenchCase]:
+def _binary_dice_cases(shape: tuple[int, ...], kinds: tuple[str, ...] = KINDS, calls: int = 1) -> list[BenchCase]:
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal(shape).astype(np.float32) * 2
     y_np = (rng.uniform(size=shape) < 0.3).astype(np.float32)
@@ -62,6 +64,8 @@ def _binary_dice_cases(shape: tuple[int, ...]) -> list[BenchCase]:
         lambda a, b: jnp.mean(optax.losses.binary_dice_loss(a, b)),
         _torch_binary_dice,
         (torch.from_numpy(x_np), torch.from_numpy(y_np)),
+        kinds=kinds,
+        calls=calls,
     )
 
 
@@ -75,7 +79,7 @@ def _multiclass(shape: tuple[int, ...]) -> tuple[tuple[jax.Array, jax.Array], tu
     return jax_args, torch_args
 
 
-def _dice_cases(shape: tuple[int, ...]) -> list[BenchCase]:
+def _dice_cases(shape: tuple[int, ...], kinds: tuple[str, ...] = KINDS, calls: int = 1) -> list[BenchCase]:
     args, torch_args = _multiclass(shape)
     num_classes = shape[-1]
     return pair(
@@ -87,6 +91,8 @@ def _dice_cases(shape: tuple[int, ...]) -> list[BenchCase]:
         lambda a, b: jnp.mean(optax.losses.dice_loss(a, jax.nn.one_hot(b, num_classes), smooth=0.0)),
         _torch_dice,
         torch_args,
+        kinds=kinds,
+        calls=calls,
     )
 
 
@@ -97,6 +103,7 @@ def _lovasz_cases(shape: tuple[int, ...]) -> list[BenchCase]:
 
 
 def cases(quick: bool) -> list[BenchCase]:
+    small = _binary_dice_cases((4, 32, 32, 1), ("value+grad",), 100) + _dice_cases((4, 32, 32, 4), ("value+grad",), 100)
     if quick:
-        return _binary_dice_cases((2, 16, 16, 1)) + _dice_cases((2, 16, 16, 5)) + _lovasz_cases((2, 16, 16, 5))
-    return _binary_dice_cases((16, 512, 512, 1)) + _dice_cases((8, 512, 512, 21)) + _lovasz_cases((8, 512, 512, 21))
+        return small + _binary_dice_cases((2, 16, 16, 1)) + _dice_cases((2, 16, 16, 5)) + _lovasz_cases((2, 16, 16, 5))
+    return small + _binary_dice_cases((16, 512, 512, 1)) + _dice_cases((8, 512, 512, 21)) + _lovasz_cases((8, 512, 512, 21))

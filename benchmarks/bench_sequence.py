@@ -1,5 +1,6 @@
 """Sequence losses: CTC (``log_softmax`` of the logits inside the step, summed over the batch),
-forward and value + gradient w.r.t. the logits, against optax and torch."""
+forward and value + gradient w.r.t. the logits, against optax and torch; the small row (N=4 T=50
+C=10 S=10, value + gradient) is timed over many calls per sample."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxloss as jl
-from benchmarks._harness import BenchCase, pair
+from benchmarks._harness import KINDS, BenchCase, pair
 
 
 def _jaxloss_ctc(x: jax.Array, targets: jax.Array, input_lengths: jax.Array, target_lengths: jax.Array) -> jax.Array:
@@ -30,7 +31,7 @@ def _torch_ctc(x: torch.Tensor, targets: torch.Tensor, input_lengths: torch.Tens
     return F.ctc_loss(x.log_softmax(-1), targets, input_lengths, target_lengths, reduction="sum")
 
 
-def _ctc_cases(n: int, t: int, c: int, s: int) -> list[BenchCase]:
+def _ctc_cases(n: int, t: int, c: int, s: int, kinds: tuple[str, ...] = KINDS, calls: int = 1) -> list[BenchCase]:
     rng = np.random.default_rng(0)
     logits_np = rng.standard_normal((n, t, c)).astype(np.float32)
     targets_np = rng.integers(1, c, (n, s)).astype(np.int32)
@@ -41,10 +42,12 @@ def _ctc_cases(n: int, t: int, c: int, s: int) -> list[BenchCase]:
         torch.full((n,), t, dtype=torch.long),
         torch.full((n,), s, dtype=torch.long),
     )
-    return pair("ctc_loss", f"N={n} T={t} C={c} S={s}", _jaxloss_ctc, args, _optax_ctc, _torch_ctc, torch_args)
+    return pair("ctc_loss", f"N={n} T={t} C={c} S={s}", _jaxloss_ctc, args, _optax_ctc, _torch_ctc, torch_args,
+                kinds=kinds, calls=calls)
 
 
 def cases(quick: bool) -> list[BenchCase]:
+    small = _ctc_cases(4, 50, 10, 10, ("value+grad",), calls=50)
     if quick:
-        return _ctc_cases(2, 12, 5, 3)
-    return _ctc_cases(16, 200, 64, 40) + _ctc_cases(16, 1000, 64, 200)
+        return _ctc_cases(2, 12, 5, 3) + small
+    return small + _ctc_cases(16, 200, 64, 40) + _ctc_cases(16, 1000, 64, 200)
