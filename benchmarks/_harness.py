@@ -160,8 +160,14 @@ def temp_bytes_of(jitted: Any, *args: Any, **kwargs: Any) -> int:
     return int(jitted.lower(*args, **kwargs).compile().memory_analysis().temp_size_in_bytes)
 
 
+SMALL_REPEATS = 21
+"""At least this many samples for the small-shape cases (``calls > 1``): a sample takes milliseconds,
+and a microsecond-scale call needs more of them to have a stable median on a shared machine."""
+
+
 def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
-    """Time each case (printing its row as it goes); a case's own ``repeats`` caps the global one."""
+    """Time each case (printing its row as it goes); a case's own ``repeats`` caps the global one,
+    and small-shape cases take at least :data:`SMALL_REPEATS` samples (outside quick runs)."""
     rows = []
     for case in cases:
         fns = {"jaxloss": case.jaxloss}
@@ -170,12 +176,15 @@ def run_cases(cases: list[BenchCase], repeats: int) -> list[dict[str, Any]]:
         if case.torch is not None:
             fns["torch"] = case.torch
         n = repeats if case.repeats is None else min(case.repeats, repeats)
+        if case.calls > 1 and repeats > 2:  # not in --quick runs
+            n = max(n, SMALL_REPEATS)
         t = measure(fns, repeats=n, warmup=2 if case.repeats is None else 1, calls=case.calls)
         rows.append(
             {
                 "case": case.name,
                 **t,
                 "repeats": n,
+                "calls": case.calls,
                 "temp": case.temp_bytes() if case.temp_bytes is not None else None,
             }
         )

@@ -76,8 +76,15 @@ def main() -> None:
         rows += run_cases(module.cases(args.quick), repeats)
         if hasattr(module, "memory_table"):
             memory_tables.append(module.memory_table(args.quick))
-    fewer = [f"{r['case']} ({r['repeats']})" for r in rows if r["repeats"] != repeats]
+    fewer = [f"{r['case']} ({r['repeats']})" for r in rows if r["repeats"] < repeats]
     notes = [f"Timed with fewer calls (slow cases): {', '.join(fewer)}."] if fewer else []
+    small = [r for r in rows if r["calls"] > 1]
+    if small:
+        notes.append(
+            f"Small shapes ({len(small)} rows: (64, 10), N=64, ...): each timed sample is "
+            f"{', '.join(sorted({str(r['calls']) for r in small}, key=int))} consecutive calls (time per call "
+            f"shown), median of {max(r['repeats'] for r in small)} samples."
+        )
     for text in notes + memory_tables:
         print("\n" + text, flush=True)
     if args.png:
