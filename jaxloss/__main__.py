@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 
 import jaxloss
-from jaxloss._api import CATALOGUE, catalogue_markdown
+from jaxloss._core.catalogue import CATALOGUE, markdown
 
 
 def main(argv: list[str]) -> int:
     if "--markdown" in argv:
-        print(catalogue_markdown())
+        print(markdown())
         return 0
     print(f"jaxloss {jaxloss.__version__}: {len(CATALOGUE)} losses\n")
     width = max(len(name) for name in CATALOGUE)

@@ -1,244 +1,29 @@
 """Classification losses: cross-entropy and its relatives, binary and multi-label losses, margins.
 
-The class-index cross-entropy semantics (torch's ``weight``, ``ignore_index`` and ``label_smoothing``,
-and its weighted mean) live in one place, :func:`class_index_cross_entropy_terms`, which works from
-per-row statistics (log-sum-exp, target logit, weighted logit sum). The losses here compute those
-statistics with :func:`_row_statistics`, a ``custom_vjp`` that saves only the per-row log-sum-exp and
-writes the gradient with respect to the logits in one elementwise pass; the large-vocabulary family
-computes them chunk by chunk without materialising the logits.
+The softmax losses (:func:`cross_entropy`, :func:`nll_loss`, :func:`softmax_focal_loss`,
+:func:`poly1_cross_entropy`, :func:`zero_one_loss`) are short adapters on the softmax engine of
+:mod:`jaxloss._core.softmax`: its row statistics (with their custom gradient that saves only the
+logits and a per-row reference), their shift-exact log-sum-exp and negative log-likelihood, and
+torch's rules for ``weight``, ``ignore_index`` and ``label_smoothing``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._numerics import varying_like
-from jaxloss._reduce import reduce
-
-ArrayLike = Any
-
-_BLOCK = 32768
-"""Longest piece of the class axis reduced at once (XLA:CPU slows down on longer exp-reductions)."""
+from jaxloss._core import checks as _checks
+from jaxloss._core import softmax
+from jaxloss._core.decorator import loss
+from jaxloss._core.errors import fail
+from jaxloss._core.numerics import varying_like
+from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.runtime import flag_invalid
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
-
-
-def _accumulation_dtype(x: jax.Array) -> Any:
-    """float32 for half-precision and float32 logits, float64 for float64 ones (never less precise)."""
-    return jnp.promote_types(x.dtype, jnp.float32)
-
-
-# ----------------------------------------------------------------------------------------------
-# Shared cross-entropy semantics
-
-
-def class_index_cross_entropy_terms(
-    lse: jax.Array,
-    target_logit: jax.Array,
-    weighted_logit_sum: jax.Array,
-    target: jax.Array,
-    *,
-    class_weight: jax.Array | None,
-    num_classes: int,
-    ignore_index: int,
-    label_smoothing: float | jax.Array,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    r"""Per-sample torch cross-entropy for class-index targets, from per-row statistics.
-
-    With :math:`\epsilon` the label smoothing, :math:`C` the number of classes and :math:`w` the
-    class weights (all ones without ``class_weight``):
-
-    .. math::
-       \ell = (1 - \epsilon)\, w_y (\mathrm{lse} - x_y)
-              + \frac{\epsilon}{C} \sum_c w_c (\mathrm{lse} - x_c)
-            = (1 - \epsilon)\, w_y (\mathrm{lse} - x_y)
-              + \frac{\epsilon}{C} \Big(\mathrm{lse} \sum_c w_c - \sum_c w_c x_c\Big)
-
-    Args:
-      lse: ``(...,)`` float32 log-sum-exp of each row's logits.
-      target_logit: ``(...,)`` the logit at the target class (any finite value where the target is
-        ignored or out of range).
-      weighted_logit_sum: ``(...,)`` :math:`\sum_c w_c x_c` (the plain sum without ``class_weight``).
-        Only used where the label smoothing is positive, so it may be ``-inf`` (masked logits)
-        without smoothing.
-      target: ``(...,)`` integer class indices.
-      class_weight: ``(C,)`` class weights, or None.
-      num_classes: :math:`C`.
-      ignore_index: target value whose samples are left out (loss 0, denominator weight 0).
-      label_smoothing: :math:`\epsilon`; a negative value acts as 0 (as in torch); a value above 1
-        gives NaN (torch raises), reported under :func:`jaxloss.checked`.
-
-    Returns:
-      ``(loss, denominator_weight, keep)``: the per-sample loss, 0 where ``target == ignore_index``
-      and NaN (reported under :func:`jaxloss.checked` for argument ``target``) where the target is
-      outside ``[0, C)`` and not ignored; the weight of each sample in torch's ``"mean"``
-      denominator (:math:`w_y`, 1 without weights, 0 where ignored); and ``target != ignore_index``.
-      The caller reduces with ``reduce(loss, reduction, where=keep & where, divide_by=denominator_weight)``.
-    """
-    keep, in_range, _, target_weight = _index_bookkeeping(target, class_weight, num_classes, ignore_index)
-    eps, smoothing = _smoothing(label_smoothing)
-    eps = eps.astype(lse.dtype)  # float64 statistics keep eps / C in float64
-    weight_total = jnp.float32(num_classes) if class_weight is None else jnp.sum(class_weight.astype(jnp.float32))
-    nll = target_weight * (lse - target_logit)
-    smooth = jnp.where(smoothing, weight_total * lse - weighted_logit_sum, 0.0)
-    per_sample = (1 - eps) * nll + jnp.where(smoothing, eps / num_classes * smooth, 0.0)
-    per_sample = _flag_targets(per_sample, keep, in_range, num_classes, ignore_index)
-    return _flag_smoothing(per_sample, label_smoothing), jnp.where(keep, target_weight, 0.0), keep
-
-
-def _index_bookkeeping(
-    target: jax.Array, class_weight: jax.Array | None, num_classes: int, ignore_index: int
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """``(keep, in_range, safe_target, target_weight)`` for class-index targets: which samples count,
-    which targets are valid classes, the targets clipped to a valid class, and ``w[y]`` (1 without
-    weights)."""
-    keep = target != ignore_index
-    in_range = (target >= 0) & (target < num_classes)
-    safe_target = jnp.where(in_range, target, 0)
-    if class_weight is None:
-        target_weight = jnp.ones(target.shape, jnp.float32)
-    else:
-        target_weight = class_weight.astype(jnp.float32)[safe_target]
-    return keep, in_range, safe_target, target_weight
-
-
-def _flag_targets(
-    per_sample: jax.Array, keep: jax.Array, in_range: jax.Array, num_classes: int, ignore_index: int
-) -> jax.Array:
-    """0 for ignored samples, NaN (reported in checked mode) for out-of-range class indices."""
-    return flag_invalid(
-        jnp.where(keep, per_sample, 0.0),
-        keep & ~in_range,
-        argument="target",
-        requirement=f"must hold class indices in [0, {num_classes}) or ignore_index={ignore_index}",
-    )
-
-
-def _smoothing(label_smoothing: float | jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Torch's label smoothing: ``(eps, eps > 0)`` with a negative ``eps`` acting as 0."""
-    eps = jnp.asarray(label_smoothing, jnp.float32)
-    return jnp.where(eps > 0, eps, 0.0), eps > 0
-
-
-def _flag_smoothing(per_sample: jax.Array, label_smoothing: float | jax.Array) -> jax.Array:
-    """NaN (reported in checked mode) everywhere if ``label_smoothing > 1`` (torch raises)."""
-    too_big = jnp.broadcast_to(jnp.asarray(label_smoothing) > 1, per_sample.shape)
-    return flag_invalid(per_sample, too_big, argument="label_smoothing", requirement="must be at most 1")
-
-
-# ----------------------------------------------------------------------------------------------
-# Row statistics of logits with a custom gradient
-
-
-def _blocks(x: jax.Array) -> list[jax.Array] | jax.Array:
-    """The class axis (last) of ``x`` cut into pieces of at most ``_BLOCK``: one array
-    ``(..., pieces, width)`` when the pieces are equal, else a list of slices."""
-    c = x.shape[-1]
-    pieces = -(-c // _BLOCK)
-    if pieces == 1:
-        return x[..., None, :]
-    if c % pieces == 0:
-        return x.reshape(*x.shape[:-1], pieces, c // pieces)
-    width = -(-c // pieces)
-    return [x[..., s : s + width] for s in range(0, c, width)]
-
-
-def _piece_lse(xb: jax.Array) -> jax.Array:
-    """Log-sum-exp over the last axis in float32 (``-inf`` for an all ``-inf`` piece).
-
-    The maximum is taken in the input's dtype (exact), so that the float32 conversion of
-    half-precision logits feeds a single reduction and is fused into it, never materialised."""
-    acc = _accumulation_dtype(xb)
-    m = jnp.max(xb, axis=-1).astype(acc)
-    m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
-    return m_safe + jnp.log(jnp.sum(jnp.exp(xb.astype(acc) - m_safe[..., None]), axis=-1))
-
-
-def _lse(x: jax.Array) -> jax.Array:
-    """Float32 log-sum-exp over the last axis, blocking long rows and combining the pieces."""
-    pieces = _blocks(x)
-    if isinstance(pieces, list):
-        per_piece = jnp.stack([_piece_lse(p) for p in pieces], axis=-1)
-    else:
-        per_piece = _piece_lse(pieces)
-    if per_piece.shape[-1] == 1:
-        return per_piece[..., 0]
-    return jax.nn.logsumexp(per_piece, axis=-1)
-
-
-def _statistics(
-    x: jax.Array, target: jax.Array, weight: jax.Array | None, with_sum: jax.Array
-) -> tuple[jax.Array, ...]:
-    c = x.shape[-1]
-    safe_target = jnp.clip(target, 0, c - 1)
-    lse = _lse(x)
-    acc = _accumulation_dtype(x)
-    target_logit = jnp.take_along_axis(x, safe_target[..., None], axis=-1)[..., 0].astype(acc)
-
-    def weighted_sum() -> jax.Array:
-        xf = x.astype(acc)
-        return jnp.sum(xf if weight is None else xf * weight.astype(acc), axis=-1)
-
-    # Only label smoothing needs the sum: skip its pass over the logits otherwise. Being a separate
-    # computation, it also keeps half-precision logits from being converted to float32 once for two
-    # reductions (which XLA would materialise as a float32 copy).
-    zeros = lambda: jnp.zeros_like(lse)  # noqa: E731  (zeros_like keeps lse's shard_map variance)
-    return lse, target_logit, jax.lax.cond(with_sum, weighted_sum, zeros)
-
-
-def _row_statistics(
-    x: jax.Array, target: jax.Array, weight: jax.Array | None, with_sum: jax.Array
-) -> tuple[jax.Array, ...]:
-    """``(lse, x[y], sum_c w_c x_c)`` over the last axis of ``x``, in float32 (float64 for float64
-    ``x``; the sum is 0 unless
-    the boolean scalar ``with_sum`` holds).
-
-    The backward pass saves only ``lse`` and writes
-    ``d lse * softmax(x) + d x_y * onehot(y) + d wsum * w`` in one elementwise pass, in ``x``'s dtype.
-    A replicated ``weight`` is typed as varying like ``x`` first, so that under ``shard_map`` its
-    per-device cotangent is summed across devices (see :func:`jaxloss._numerics.varying_like`).
-    """
-    return _row_statistics_vjp(x, target, None if weight is None else varying_like(weight, x), with_sum)
-
-
-@jax.custom_vjp
-def _row_statistics_vjp(
-    x: jax.Array, target: jax.Array, weight: jax.Array | None, with_sum: jax.Array
-) -> tuple[jax.Array, ...]:
-    return _statistics(x, target, weight, with_sum)
-
-
-def _row_statistics_fwd(x, target, weight, with_sum):  # type: ignore[no-untyped-def]
-    lse, target_logit, weighted_sum = _statistics(x, target, weight, with_sum)
-    return (lse, target_logit, weighted_sum), (x, lse, target, weight, with_sum)
-
-
-def _row_statistics_bwd(res, cotangents):  # type: ignore[no-untyped-def]
-    x, lse, target, weight, with_sum = res
-    g_lse, g_target, g_sum = cotangents
-    c = x.shape[-1]
-    xf = x.astype(_accumulation_dtype(x))
-    classes = jax.lax.broadcasted_iota(jnp.int32, x.shape, x.ndim - 1)
-    onehot = classes == jnp.clip(target, 0, c - 1)[..., None].astype(jnp.int32)
-    w = 1.0 if weight is None else weight.astype(xf.dtype)
-    dx = (
-        g_lse[..., None] * jnp.exp(xf - lse[..., None])
-        + jnp.where(onehot, g_target[..., None], 0.0)
-        + g_sum[..., None] * w
-    )
-    dweight = None
-    if weight is not None:
-        dweight = jnp.sum(g_sum[..., None] * xf, axis=tuple(range(x.ndim - 1))).astype(weight.dtype)
-        dweight = jnp.where(with_sum, dweight, 0.0)
-    return dx.astype(x.dtype), None, dweight, None
-
-
-_row_statistics_vjp.defvjp(_row_statistics_fwd, _row_statistics_bwd)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,30 +32,29 @@ _row_statistics_vjp.defvjp(_row_statistics_fwd, _row_statistics_bwd)
 
 def _class_last(input: ArrayLike, axis: int) -> tuple[jax.Array, int]:
     """``input`` (floating) with its class axis moved last, and that axis normalised."""
-    (input,) = _checks.floating(input=input)
-    if input.ndim == 0:
-        raise ValueError(f"{current_loss_name()}: `input` must have a class axis, got a scalar")
-    axis = _checks.normalize_axis(axis, input.ndim)
-    return jnp.moveaxis(input, axis, -1), axis
+    (x,) = _checks.floating(input=input)
+    if x.ndim == 0:
+        raise fail(ValueError, "`input` must have a class axis, got a scalar")
+    axis = _checks.normalize_axis(axis, x.ndim)
+    return jnp.moveaxis(x, axis, -1), axis
 
 
-def _index_target(target: ArrayLike, input: jax.Array, axis: int) -> jax.Array:
+def _index_target(target: ArrayLike, input: ArrayLike, axis: int) -> jax.Array:
     """Check class-index targets: integer, of ``input``'s shape without the class axis."""
-    (target,) = _checks.integer(target=target)
-    expected = tuple(s for i, s in enumerate(input.shape) if i != axis)
-    _checks.shape("target", target, expected)
-    return target
+    (y,) = _checks.integer(target=target)
+    expected = tuple(s for i, s in enumerate(jnp.shape(input)) if i != axis)
+    _checks.shape("target", y, expected)
+    return y
 
 
-def _class_weight(weight: ArrayLike | None, num_classes: int, name: str = "weight") -> jax.Array | None:
-    """Check a per-class weight vector of shape ``(C,)`` and return it in float32."""
+def _class_weight(weight: ArrayLike | None, num_classes: int, dtype: Any, name: str = "weight") -> jax.Array | None:
+    """Check a per-class weight vector of shape ``(C,)`` and return it in ``dtype`` (the logits'
+    accumulation dtype: float64 weights stay float64 with float64 logits)."""
     if weight is None:
         return None
-    (weight,) = _checks.floating(**{name: weight})
-    _checks.shape(name, weight, (num_classes,))
-    return weight.astype(jnp.float32)
-
-
+    (w,) = _checks.floating(**{name: weight})
+    _checks.shape(name, w, (num_classes,))
+    return w.astype(dtype)
 
 
 def _as_input_dtype(value: jax.Array, input: jax.Array) -> jax.Array:
@@ -278,11 +62,30 @@ def _as_input_dtype(value: jax.Array, input: jax.Array) -> jax.Array:
     return value.astype(input.dtype) if input.dtype in _HALF else value
 
 
-def _probability_target(target: jax.Array, input: jax.Array) -> jax.Array:
+def _probability_target(target: jax.Array, input: ArrayLike) -> jax.Array:
     """Check class-probability targets: floating, of ``input``'s shape."""
-    (target,) = _checks.floating(target=target)
-    _checks.same_shape(input=input, target=target)
-    return target
+    (t,) = _checks.floating(target=target)
+    _checks.same_shape(input=jnp.asarray(input), target=t)
+    return t
+
+
+def _mask(keep: jax.Array, where: ArrayLike | None) -> jax.Array:
+    """``keep`` (the samples not ignored) combined with a user ``where`` mask."""
+    return keep if where is None else keep & _checks.mask(where, keep.shape)
+
+
+def _class_index_cross_entropy(
+    x: jax.Array, target: jax.Array, class_weight: jax.Array | None, *, ignore_index: int,
+    label_smoothing: float | jax.Array, loss: str,
+) -> tuple[softmax.Finished, jax.Array, jax.Array, jax.Array]:
+    """The engine's finished statistics of the logits ``x`` (classes last) and torch's per-sample
+    cross-entropy from them: ``(finished, per_sample, denominator_weight, keep)``."""
+    finished = softmax.finish(softmax.row_statistics(x, target, class_weight))
+    per_sample, denominator, keep = softmax.class_index_terms(
+        finished, target, class_weight=class_weight, num_classes=x.shape[-1], ignore_index=ignore_index,
+        label_smoothing=label_smoothing, loss=loss,
+    )
+    return finished, per_sample, denominator, keep
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,7 +105,7 @@ def cross_entropy(
     weight: ArrayLike | None = None,
     *,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     label_smoothing: float | jax.Array = 0.0,
     axis: int = -1,
     where: ArrayLike | None = None,
@@ -357,28 +160,25 @@ def cross_entropy(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c)
+    acc = softmax.accumulation_dtype(x.dtype)
+    class_weight = _class_weight(weight, c, acc)
     target = jnp.asarray(target)
     if jnp.issubdtype(target.dtype, jnp.floating):
-        acc = _accumulation_dtype(x)
+        # soft targets: sum_c t'_c w_c (lse - x_c), the engine's spread with per-row weights t' w
         probs = jnp.moveaxis(_probability_target(target, input), axis, -1).astype(acc)
-        eps = _smoothing(label_smoothing)[0].astype(acc)
-        probs = (1 - eps) * probs + eps / c
+        eps, _ = softmax.smoothing_rule(label_smoothing, acc)
+        per_class = (1 - eps) * probs + eps / c
         if class_weight is not None:
-            probs = probs * class_weight
-        log_p = jax.nn.log_softmax(x.astype(acc), axis=-1)
-        # A zero target probability at a -inf logit contributes 0 (torch: NaN), with a finite gradient.
-        per_sample = -jnp.sum(probs * jnp.where(probs == 0, 0.0, log_p), axis=-1)
-        per_sample = _flag_smoothing(per_sample, label_smoothing)
+            per_class = per_class * class_weight
+        no_class = jnp.full(x.shape[:-1], -1, jnp.int32)
+        per_sample = softmax.finish(softmax.row_statistics(x, no_class, per_class)).smooth
+        per_sample = softmax.flag_smoothing(per_sample, label_smoothing, loss="cross_entropy")
         return _as_input_dtype(reduce(per_sample, reduction, where=where), x)
     target = _index_target(target, input, axis)
-    lse, target_logit, weighted_sum = _row_statistics(x, target, class_weight, _smoothing(label_smoothing)[1])
-    per_sample, denominator, keep = class_index_cross_entropy_terms(
-        lse, target_logit, weighted_sum, target, class_weight=class_weight, num_classes=c,
-        ignore_index=ignore_index, label_smoothing=label_smoothing,
+    _, per_sample, denominator, keep = _class_index_cross_entropy(
+        x, target, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing, loss="cross_entropy"
     )
-    mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-    return _as_input_dtype(reduce(per_sample, reduction, where=mask, divide_by=denominator), x)
+    return _as_input_dtype(reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator), x)
 
 
 @loss(counterpart="`F.nll_loss`", static=("ignore_index", "axis"))
@@ -388,7 +188,7 @@ def nll_loss(
     weight: ArrayLike | None = None,
     *,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -422,16 +222,15 @@ def nll_loss(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c)
+    class_weight = _class_weight(weight, c, softmax.accumulation_dtype(x.dtype))
     target = _index_target(target, input, axis)
     picked = jnp.take_along_axis(x, jnp.clip(target, 0, c - 1)[..., None], axis=-1)[..., 0]
     zero = jnp.zeros_like(picked)
-    per_sample, denominator, keep = class_index_cross_entropy_terms(
-        zero, picked, zero, target, class_weight=class_weight, num_classes=c,
-        ignore_index=ignore_index, label_smoothing=0.0,
+    per_sample, denominator, keep = softmax.class_index_terms(
+        softmax.Finished(zero, -picked, zero), target, class_weight=class_weight, num_classes=c,
+        ignore_index=ignore_index, label_smoothing=0.0, loss="nll_loss",
     )
-    mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-    return reduce(per_sample, reduction, where=mask, divide_by=denominator)
+    return reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -439,7 +238,7 @@ def nll_loss(
 
 
 @loss(counterpart="Keras `CategoricalFocalCrossentropy`", static=("ignore_index", "axis"),
-      stable_form="logits (log-softmax)")
+      stable_form="logits (log-sum-exp)", custom_gradient=True, half_precision_upcast=False)
 def softmax_focal_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -449,7 +248,7 @@ def softmax_focal_loss(
     alpha: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: float | jax.Array = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -491,31 +290,120 @@ def softmax_focal_loss(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c)
+    acc = softmax.accumulation_dtype(x.dtype)
+    class_weight = _class_weight(weight, c, acc)
     target = _index_target(target, input, axis)
-    keep, in_range, safe_target, target_weight = _index_bookkeeping(target, class_weight, c, ignore_index)
-    eps, _ = _smoothing(label_smoothing)
-    log_p = jax.nn.log_softmax(x, axis=-1)
-    smoothed = (1 - eps) * jax.nn.one_hot(safe_target, c, dtype=x.dtype) + eps / c
-    factor = jnp.ones((c,), x.dtype)
-    if class_weight is not None:
-        factor = factor * class_weight
+    factor = jnp.ones((c,), acc) if class_weight is None else class_weight
     if alpha is not None:
-        (alpha,) = _checks.floating(alpha=alpha)
-        factor = factor * _checks.broadcastable_to("alpha", alpha, (c,), "the class axis of shape")
-    certain = log_p >= 0  # p == 1: (1 - p)**gamma is 0 (or 1 for gamma = 0), with a zero gradient
+        (alpha_,) = _checks.floating(alpha=alpha)
+        factor = factor * _checks.broadcastable_to("alpha", alpha_, (c,), "the class axis of shape").astype(acc)
+    finished = softmax.finish(softmax.row_statistics(x, target))
+    keep, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, ignore_index, acc)
+    eps, smoothing = softmax.smoothing_rule(label_smoothing, acc)
+    gamma = jnp.asarray(gamma, acc)
+    per_sample = (1 - eps) * factor[jnp.where(in_range, target, 0)] * _focal_term(-finished.nll, gamma)
+    # replicated options typed as varying like the logits under shard_map, so that their per-device
+    # cotangents are summed across devices (see varying_like)
+    smoothed = _smoothed_focal_sum(x, finished.lse, varying_like(factor, x), varying_like(gamma, x), smoothing)
+    per_sample = per_sample + jnp.where(smoothing, eps / c * smoothed, 0.0)
+    per_sample = softmax.flag_targets(per_sample, keep, in_range, c, ignore_index, loss="softmax_focal_loss")
+    per_sample = softmax.flag_smoothing(per_sample, label_smoothing, loss="softmax_focal_loss")
+    result = reduce(per_sample, reduction, where=_mask(keep, where), divide_by=jnp.where(keep, target_weight, 0.0))
+    return _as_input_dtype(result, x)
+
+
+def _focal_factor(log_p: jax.Array, gamma: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""``(certain, log(1 - p), (1 - p)^gamma)`` from :math:`\log p \le 0`, the factor as
+    :math:`\exp(\gamma \log(1 - p))` and every value finite where ``certain`` (:math:`p = 1`), whose
+    factor is 0, or 1 for :math:`\gamma = 0`."""
+    certain = log_p >= 0
     log_not_p = jnp.log(-jnp.expm1(jnp.where(certain, -1.0, log_p)))
-    focal = jnp.where(certain, jnp.where(gamma == 0, 1.0, 0.0), jnp.exp(gamma * log_not_p))
-    counts = smoothed > 0  # classes with zero smoothed target contribute 0, even at a -inf logit
-    terms = smoothed * factor * focal * -jnp.where(counts, log_p, 0.0)
-    per_sample = _flag_targets(jnp.sum(terms, axis=-1), keep, in_range, c, ignore_index)
-    per_sample = _flag_smoothing(per_sample, label_smoothing)
-    mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-    return reduce(per_sample, reduction, where=mask, divide_by=jnp.where(keep, target_weight, 0.0))
+    factor = jnp.where(certain, jnp.where(gamma == 0, 1.0, 0.0), jnp.exp(gamma * log_not_p))
+    return certain, log_not_p, factor
+
+
+def _focal_term(log_p: jax.Array, gamma: jax.Array) -> jax.Array:
+    r""":math:`\varphi = (1 - p)^\gamma (-\log p)` from :math:`\log p \le 0`, with a finite gradient
+    at :math:`p = 1` for any :math:`\gamma \ge 0`."""
+    return _focal_factor(log_p, gamma)[2] * -log_p
+
+
+def _focal_slope(log_p: jax.Array, gamma: jax.Array) -> jax.Array:
+    r""":math:`d\varphi / d\log p = -(1 - p)^\gamma + \gamma \log p\, (1 - p)^\gamma\, p / (1 - p)`, and
+    its limit at :math:`p = 1`: -1 for :math:`\gamma = 0`, else 0."""
+    certain, log_not_p, factor = _focal_factor(log_p, gamma)
+    safe = jnp.where(certain, -1.0, log_p)
+    slope = -factor + gamma * safe * factor * jnp.exp(safe - log_not_p)
+    return jnp.where(certain, jnp.where(gamma == 0, -1.0, 0.0), slope)
+
+
+_ROW_BLOCK_ELEMENTS = 2**22
+"""Logits per block of rows in :func:`_smoothed_focal_sum` (16 MiB in float32)."""
+
+
+@jax.custom_vjp
+def _smoothed_focal_sum(
+    x: jax.Array, lse: jax.Array, factor: jax.Array, gamma: jax.Array, smoothing: jax.Array
+) -> jax.Array:
+    r""":math:`\sum_c f_c \varphi(\log p_c)` per row (:math:`\varphi` of :func:`_focal_term`,
+    :math:`\log p = x - \mathrm{lse}`), the label-smoothing part of the focal loss.
+
+    Forward and backward passes walk blocks of rows (``lax.map``), so that what XLA materialises of
+    the many elementwise terms is at most a block's worth, never an array of the logits' size; the
+    custom gradient saves only ``x`` and ``lse``. Without smoothing every term is computed at
+    ``log p = -1`` instead (finite; the caller drops the sum), so that a ``-inf`` logit does not
+    reach the gradient."""
+    def compute() -> jax.Array:
+        return _row_blocks(lambda xr, lr: jnp.sum(factor * _focal_term(_smoothed_log_p(xr, lr, smoothing), gamma), -1),
+                           x, lse)
+
+    return jax.lax.cond(smoothing, compute, lambda: jnp.zeros_like(lse))
+
+
+def _row_blocks(fn: Any, x: jax.Array, *per_row: jax.Array) -> Any:
+    """``fn(x_row, *per_row_values)`` for every row of ``x`` (classes last), computed a block of rows
+    at a time."""
+    rows = x.reshape(-1, x.shape[-1])
+    out = jax.lax.map(lambda a: fn(*a), (rows, *(v.reshape(-1) for v in per_row)),
+                      batch_size=max(1, _ROW_BLOCK_ELEMENTS // max(x.shape[-1], 1)))
+    return jax.tree_util.tree_map(lambda o: o.reshape(*x.shape[:-1], *o.shape[1:]), out)
+
+
+def _smoothed_log_p(x: jax.Array, lse: jax.Array, smoothing: jax.Array) -> jax.Array:
+    return jnp.where(smoothing, x.astype(lse.dtype) - lse[..., None], -1.0)
+
+
+def _smoothed_focal_sum_fwd(x, lse, factor, gamma, smoothing):  # type: ignore[no-untyped-def]
+    return _smoothed_focal_sum(x, lse, factor, gamma, smoothing), (x, lse, factor, gamma, smoothing)
+
+
+def _smoothed_focal_sum_bwd(res, g):  # type: ignore[no-untyped-def]
+    x, lse, factor, gamma, smoothing = res
+
+    def one_row(xr: jax.Array, lr: jax.Array, gr: jax.Array) -> tuple[jax.Array, ...]:
+        log_p = _smoothed_log_p(xr, lr, smoothing)
+        slope = factor * _focal_slope(log_p, gamma)
+        certain, log_not_p, focal = _focal_factor(log_p, gamma)
+        dgamma = jnp.sum(factor * jnp.where(certain, 0.0, focal * log_not_p * -log_p))
+        return (gr * slope).astype(x.dtype), -gr * jnp.sum(slope), gr * _focal_term(log_p, gamma), gr * dgamma
+
+    def compute() -> tuple[jax.Array, ...]:
+        dx, dlse, dfactor, dgamma = _row_blocks(one_row, x, lse, g)
+        rows = tuple(range(x.ndim - 1))
+        return dx, dlse, jnp.sum(dfactor, axis=rows).astype(factor.dtype), jnp.sum(dgamma).astype(gamma.dtype)
+
+    def nothing() -> tuple[jax.Array, ...]:
+        # typed as varying like the computed branch under shard_map (the sums over rows are per device)
+        return tuple(varying_like(jnp.zeros_like(a), x, lse, g) for a in (x, lse, factor, gamma))
+
+    return (*jax.lax.cond(smoothing, compute, nothing), None)
+
+
+_smoothed_focal_sum.defvjp(_smoothed_focal_sum_fwd, _smoothed_focal_sum_bwd)
 
 
 @loss(counterpart="PolyLoss (Leng et al., 2022) reference code", static=("ignore_index", "axis"),
-      stable_form="logits (log-sum-exp)", custom_gradient=True)
+      stable_form="logits (log-sum-exp)", custom_gradient=True, half_precision_upcast=False)
 def poly1_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -524,7 +412,7 @@ def poly1_cross_entropy(
     epsilon: float | jax.Array = 1.0,
     ignore_index: int = -100,
     label_smoothing: float | jax.Array = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -563,18 +451,17 @@ def poly1_cross_entropy(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c)
+    acc = softmax.accumulation_dtype(x.dtype)
+    class_weight = _class_weight(weight, c, acc)
     target = _index_target(target, input, axis)
-    lse, target_logit, weighted_sum = _row_statistics(x, target, class_weight, _smoothing(label_smoothing)[1])
-    ce, denominator, keep = class_index_cross_entropy_terms(
-        lse, target_logit, weighted_sum, target, class_weight=class_weight, num_classes=c,
-        ignore_index=ignore_index, label_smoothing=label_smoothing,
+    finished, ce, denominator, keep = _class_index_cross_entropy(
+        x, target, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        loss="poly1_cross_entropy",
     )
-    eps = _smoothing(label_smoothing)[0].astype(lse.dtype)
-    p_t = (1 - eps) * jnp.exp(target_logit - lse) + eps / c
-    per_sample = ce + epsilon * denominator * (1 - p_t)
-    mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-    return reduce(per_sample, reduction, where=mask, divide_by=denominator)
+    eps, _ = softmax.smoothing_rule(label_smoothing, acc)
+    p_t = (1 - eps) * jnp.exp(-finished.nll) + eps / c
+    per_sample = ce + jnp.asarray(epsilon, acc) * denominator * (1 - p_t)
+    return _as_input_dtype(reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator), x)
 
 
 @loss(counterpart="`sklearn.metrics.zero_one_loss`", static=("ignore_index", "axis"))
@@ -583,7 +470,7 @@ def zero_one_loss(
     target: ArrayLike,
     *,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -615,13 +502,12 @@ def zero_one_loss(
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     target = _index_target(target, input, axis)
-    keep, in_range, _, _ = _index_bookkeeping(target, None, c, ignore_index)
+    keep, in_range, _ = softmax.index_bookkeeping(target, None, c, ignore_index, x.dtype)
     scores = jax.lax.stop_gradient(x)
     wrong = (jnp.argmax(scores, axis=-1) != target).astype(x.dtype)
     wrong = jnp.where(jnp.isnan(jnp.max(scores, axis=-1)), jnp.nan, wrong)  # argmax alone hides a NaN score
-    per_sample = _flag_targets(wrong, keep, in_range, c, ignore_index)
-    mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-    return reduce(per_sample, reduction, where=mask)
+    per_sample = softmax.flag_targets(wrong, keep, in_range, c, ignore_index, loss="zero_one_loss")
+    return reduce(per_sample, reduction, where=_mask(keep, where))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -656,7 +542,7 @@ def binary_cross_entropy(
     target: ArrayLike,
     weight: ArrayLike | None = None,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Binary cross-entropy of probabilities, as ``torch.nn.functional.binary_cross_entropy``.
@@ -688,9 +574,9 @@ def binary_cross_entropy(
     input, target = _checks.floating(input=input, target=target)
     _checks.same_shape(input=input, target=target)
     per_element = _binary_cross_entropy(input, target)
-    per_element = flag_invalid(per_element, (input < 0) | (input > 1), argument="input",
+    per_element = flag_invalid(per_element, (input < 0) | (input > 1), loss="binary_cross_entropy", argument="input",
                                requirement="must hold probabilities in [0, 1]")
-    per_element = flag_invalid(per_element, (target < 0) | (target > 1), argument="target",
+    per_element = flag_invalid(per_element, (target < 0) | (target > 1), loss="binary_cross_entropy", argument="target",
                                requirement="must hold probabilities in [0, 1]")
     return reduce(per_element, reduction, where=where, weight=weight, divide_by="count")
 
@@ -736,7 +622,7 @@ def binary_cross_entropy_with_logits(
     weight: ArrayLike | None = None,
     *,
     pos_weight: ArrayLike | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Binary cross-entropy of logits, as ``torch.nn.functional.binary_cross_entropy_with_logits``.
@@ -781,7 +667,7 @@ def multilabel_soft_margin_loss(
     target: ArrayLike,
     weight: ArrayLike | None = None,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Multi-label one-versus-all logistic loss, as ``torch.nn.functional.multilabel_soft_margin_loss``.
@@ -820,7 +706,7 @@ def soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Two-class logistic loss, as ``torch.nn.functional.soft_margin_loss``.
@@ -854,7 +740,7 @@ def kl_div(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Literal["mean", "batchmean", "sum", "none"] = "mean",
     log_target: bool = False,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -895,7 +781,7 @@ def kl_div(
         positive = target > 0
         safe = jnp.where(positive, target, 1.0)
         per_element = jnp.where(positive, safe * (jnp.log(safe) - jnp.where(positive, input, 0.0)), 0.0)
-        per_element = flag_invalid(per_element, target < 0, argument="target", requirement="must be non-negative")
+        per_element = flag_invalid(per_element, target < 0, loss="kl_div", argument="target", requirement="must be non-negative")
     if reduction != "batchmean":
         return reduce(per_element, reduction, where=where)
     batch = input.shape[0] if input.ndim else 1
@@ -920,7 +806,7 @@ def multi_margin_loss(
     p: int = 1,
     margin: float | jax.Array = 1.0,
     weight: ArrayLike | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -952,15 +838,16 @@ def multi_margin_loss(
     _checks.choice("p", p, (1, 2))
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c)
+    class_weight = _class_weight(weight, c, x.dtype)
     target = _index_target(target, input, axis)
-    _, in_range, safe_target, target_weight = _index_bookkeeping(target, class_weight, c, ignore_index=-1)
+    _, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, -1, x.dtype)
+    safe_target = jnp.where(in_range, target, 0)
     target_score = jnp.take_along_axis(x, safe_target[..., None], axis=-1)
     others = jnp.arange(c) != safe_target[..., None]
     z = _hinge(margin - target_score + x)
     terms = jnp.where(others, z if p == 1 else z * z, 0.0)
     per_sample = target_weight * jnp.sum(terms, axis=-1) / c
-    per_sample = flag_invalid(per_sample, ~in_range, argument="target",
+    per_sample = flag_invalid(per_sample, ~in_range, loss="multi_margin_loss", argument="target",
                               requirement=f"must hold class indices in [0, {c})")
     return reduce(per_sample, reduction, where=where)
 
@@ -970,7 +857,7 @@ def multilabel_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Multi-label hinge loss, as ``torch.nn.functional.multilabel_margin_loss``.
@@ -1014,6 +901,6 @@ def multilabel_margin_loss(
     counted = listed[..., :, None] & ~is_label[..., None, :]
     per_sample = jnp.sum(jnp.where(counted, z, 0.0), axis=(-2, -1)) / c
     bad = jnp.any((target < -1) | (target >= c), axis=-1)
-    per_sample = flag_invalid(per_sample, bad, argument="target",
+    per_sample = flag_invalid(per_sample, bad, loss="multilabel_margin_loss", argument="target",
                               requirement=f"must hold class indices in [0, {c}) ended by -1")
     return reduce(per_sample, reduction, where=where)

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import loss
-from jaxloss._numerics import safe_where
-from jaxloss._reduce import reduce
+from jaxloss._core import checks as _checks
+from jaxloss._core.decorator import loss
+from jaxloss._core.numerics import safe_where
+from jaxloss._core.reduction import Reduction, reduce
 
-ArrayLike = Any
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -121,7 +121,7 @@ def sigmoid_focal_loss(
     *,
     alpha: float | jax.Array = 0.25,
     gamma: float | jax.Array = 2.0,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     pos_weight: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -250,7 +250,7 @@ def generalized_box_iou_loss(
     boxes1: ArrayLike,
     boxes2: ArrayLike,
     *,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     eps: float | jax.Array = 1e-7,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -287,7 +287,7 @@ def distance_box_iou_loss(
     boxes1: ArrayLike,
     boxes2: ArrayLike,
     *,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     eps: float | jax.Array = 1e-7,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -314,7 +314,7 @@ def complete_box_iou_loss(
     boxes1: ArrayLike,
     boxes2: ArrayLike,
     *,
-    reduction: str = "none",
+    reduction: Reduction = "none",
     eps: float | jax.Array = 1e-7,
     where: ArrayLike | None = None,
 ) -> jax.Array:

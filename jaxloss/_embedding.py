@@ -15,20 +15,22 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._reduce import check_reduction, reduce
-
-ArrayLike = Any
+from jaxloss._core import checks as _checks
+from jaxloss._core.decorator import loss
+from jaxloss._core.errors import fail
+from jaxloss._core.reduction import Reduction, check_reduction, reduce
+from jaxloss._core.runtime import flag_invalid
 
 _COSINE_EPS = 1e-12  # torch's EPSILON in cosine_embedding_loss, added to each squared norm
 _NORMALIZE_EPS = 1e-12  # torch.nn.functional.normalize's default
-_DISTANCES = ("euclidean", "cosine")
+Distance = Literal["euclidean", "cosine"]
+_DISTANCES: tuple[Distance, ...] = ("euclidean", "cosine")
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -93,16 +95,19 @@ def _triplet(
     distance: Callable[[jax.Array, jax.Array], jax.Array],
     margin: float | jax.Array,
     swap: bool,
-    reduction: str,
+    reduction: Reduction,
     where: ArrayLike | None,
+    loss: str,
 ) -> jax.Array:
-    """The triplet formula shared by both triplet losses (torch's, including ``swap``)."""
+    """The triplet formula shared by both triplet losses (torch's, including ``swap``); ``loss``
+    names the loss in run-time errors."""
     d_pos = distance(anchor, positive)
     d_neg = distance(anchor, negative)
     if swap:
         d_neg = jnp.minimum(d_neg, distance(positive, negative))
     per_sample = _clamp_min0(margin + d_pos - d_neg)
-    per_sample = flag_invalid(per_sample, jnp.asarray(margin) <= 0, argument="margin", requirement="must be positive")
+    per_sample = flag_invalid(per_sample, jnp.asarray(margin) <= 0, loss=loss, argument="margin",
+                              requirement="must be positive")
     return reduce(per_sample, reduction, where=where)
 
 
@@ -112,7 +117,7 @@ def _normalize(x: jax.Array) -> jax.Array:
     return x / jnp.where(n < _NORMALIZE_EPS, _NORMALIZE_EPS, n)
 
 
-def _pair_matrix(embeddings: jax.Array, distance: str, normalize_embeddings: bool) -> jax.Array:
+def _pair_matrix(embeddings: jax.Array, distance: Distance, normalize_embeddings: bool) -> jax.Array:
     """The ``(N, N)`` matrix of pytorch-metric-learning's ``LpDistance`` (``"euclidean"``) or
     ``CosineSimilarity`` (``"cosine"``; a dot product when not normalised), from one matmul."""
     e = _normalize(embeddings) if normalize_embeddings else embeddings
@@ -126,7 +131,7 @@ def _pair_matrix(embeddings: jax.Array, distance: str, normalize_embeddings: boo
 
 
 def _batch_pairs(
-    embeddings: ArrayLike, labels: ArrayLike, where: ArrayLike | None, distance: str, normalize_embeddings: bool
+    embeddings: ArrayLike, labels: ArrayLike, where: ArrayLike | None, distance: Distance, normalize_embeddings: bool
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Check a batch loss's inputs; return its pair matrix and the positive and negative pair masks.
 
@@ -161,10 +166,12 @@ def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(nonempty, top + jnp.log(jnp.where(nonempty, total, 1.0)), -jnp.inf)
 
 
-def _logits(mat: jax.Array, distance: str, temperature: float | jax.Array) -> jax.Array:
-    """Similarities over the temperature (negative distances for ``"euclidean"``), NaN for a temperature <= 0."""
+def _logits(mat: jax.Array, distance: Distance, temperature: float | jax.Array, loss: str) -> jax.Array:
+    """Similarities over the temperature (negative distances for ``"euclidean"``), NaN for a
+    temperature <= 0 (``loss`` names the loss in run-time errors)."""
     logits = (mat if distance == "cosine" else -mat) / temperature
-    return flag_invalid(logits, jnp.asarray(temperature) <= 0, argument="temperature", requirement="must be positive")
+    return flag_invalid(logits, jnp.asarray(temperature) <= 0, loss=loss, argument="temperature",
+                        requirement="must be positive")
 
 
 # --------------------------------------------------------------------------- torch's losses
@@ -177,7 +184,7 @@ def margin_ranking_loss(
     target: ArrayLike,
     *,
     margin: float | jax.Array = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Margin ranking loss, as ``torch.nn.functional.margin_ranking_loss``.
@@ -218,7 +225,7 @@ def hinge_embedding_loss(
     target: ArrayLike,
     *,
     margin: float | jax.Array = 1.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Hinge embedding loss, as ``torch.nn.functional.hinge_embedding_loss``.
@@ -257,7 +264,7 @@ def cosine_embedding_loss(
     target: ArrayLike,
     *,
     margin: float | jax.Array = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Cosine embedding loss, as ``torch.nn.functional.cosine_embedding_loss``.
@@ -318,7 +325,7 @@ def triplet_margin_loss(
     p: float = 2,
     eps: float | jax.Array = 1e-6,
     swap: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Triplet margin loss, as ``torch.nn.functional.triplet_margin_loss``.
@@ -355,10 +362,10 @@ def triplet_margin_loss(
       Array(1.0000019, dtype=float32)
     """
     if not (isinstance(p, (int, float)) and p > 0):
-        raise ValueError(f"{current_loss_name()}: p={p!r} is not supported; expected a positive number or math.inf")
+        raise fail(ValueError, f"p={p!r} is not supported; expected a positive number or math.inf")
     (anchor, positive, negative), _ = _batched_floats(anchor=anchor, positive=positive, negative=negative)
     distance = functools.partial(_pairwise_distance, p=p, eps=eps)
-    return _triplet(anchor, positive, negative, distance, margin, swap, reduction, where)
+    return _triplet(anchor, positive, negative, distance, margin, swap, reduction, where, "triplet_margin_loss")
 
 
 @loss(counterpart="`F.triplet_margin_with_distance_loss`", static=("distance_function", "swap"), custom_gradient=True)
@@ -370,7 +377,7 @@ def triplet_margin_with_distance_loss(
     distance_function: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     margin: float | jax.Array = 1.0,
     swap: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Triplet loss with any distance, as ``torch.nn.functional.triplet_margin_with_distance_loss``.
@@ -403,7 +410,7 @@ def triplet_margin_with_distance_loss(
     """
     (anchor, positive, negative), _ = _batched_floats(anchor=anchor, positive=positive, negative=negative)
     distance = _pairwise_distance if distance_function is None else distance_function
-    return _triplet(anchor, positive, negative, distance, margin, swap, reduction, where)
+    return _triplet(anchor, positive, negative, distance, margin, swap, reduction, where, "triplet_margin_with_distance_loss")
 
 
 # --------------------------------------------------------------------------- pytorch-metric-learning's losses
@@ -420,9 +427,9 @@ def contrastive_loss(
     *,
     pos_margin: float | jax.Array = 0.0,
     neg_margin: float | jax.Array = 1.0,
-    distance: str = "euclidean",
+    distance: Distance = "euclidean",
     normalize_embeddings: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Contrastive loss over all pairs of a batch, as pytorch-metric-learning's ``ContrastiveLoss``.
@@ -490,9 +497,9 @@ def ntxent_loss(
     labels: ArrayLike,
     *,
     temperature: float | jax.Array = 0.07,
-    distance: str = "cosine",
+    distance: Distance = "cosine",
     normalize_embeddings: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""NT-Xent (InfoNCE) loss over a batch, as pytorch-metric-learning's ``NTXentLoss``.
@@ -535,7 +542,7 @@ def ntxent_loss(
     """
     check_reduction(reduction)
     mat, pos, neg = _batch_pairs(embeddings, labels, where, distance, normalize_embeddings)
-    logits = _logits(mat, distance, temperature)
+    logits = _logits(mat, distance, temperature, "ntxent_loss")
     per_pair = jax.nn.softplus(_masked_logsumexp(logits, neg)[:, None] - logits)
     return reduce(per_pair, reduction, where=pos)
 
@@ -551,9 +558,9 @@ def supervised_contrastive_loss(
     labels: ArrayLike,
     *,
     temperature: float | jax.Array = 0.1,
-    distance: str = "cosine",
+    distance: Distance = "cosine",
     normalize_embeddings: bool = True,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Supervised contrastive loss (SupCon, Khosla et al. 2020), as pytorch-metric-learning's ``SupConLoss``.
@@ -593,7 +600,7 @@ def supervised_contrastive_loss(
     """
     check_reduction(reduction)
     mat, pos, neg = _batch_pairs(embeddings, labels, where, distance, normalize_embeddings)
-    logits = _logits(mat, distance, temperature)
+    logits = _logits(mat, distance, temperature, "supervised_contrastive_loss")
     num_pos = jnp.sum(pos, axis=-1)
     has_pos = num_pos > 0
     mean_pos_logit = jnp.sum(jnp.where(pos, logits, 0.0), axis=-1) / jnp.maximum(num_pos, 1)

@@ -17,9 +17,15 @@ vocabulary in chunks of ``chunk_size`` columns:
 gradients computed in the forward pass and kept until the backward pass), and ``vocab_axis`` runs the
 chunked form on each device's shard of ``w`` under ``shard_map``, combining per-token vectors only.
 
-The torch semantics (``ignore_index``, class weights, label smoothing, NaN for a bad target) are not
-repeated here: the per-token statistics go through
-:func:`jaxloss._classification.class_index_cross_entropy_terms`, exactly as ``cross_entropy`` does.
+Everything softmax is the engine's (:mod:`jaxloss._core.softmax`): each chunk's
+:class:`~jaxloss._core.softmax.RowStats` are merged into the running ones with
+:func:`~jaxloss._core.softmax.merge`, the shards of ``vocab_axis`` with
+:func:`~jaxloss._core.softmax.merge_across`, the backward pass writes each chunk's logits gradient
+with :func:`~jaxloss._core.softmax.logits_cotangent`, and torch's semantics (``ignore_index``,
+class weights, label smoothing, NaN for a bad target) come from
+:func:`~jaxloss._core.softmax.class_index_terms`, exactly as for ``cross_entropy``.
+:func:`vocab_parallel_cross_entropy` is ``cross_entropy`` for materialised logits whose class axis
+is sharded over a mesh axis, on the same pieces.
 """
 
 from __future__ import annotations
@@ -30,14 +36,17 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._classification import class_index_cross_entropy_terms
-from jaxloss._numerics import varying_like
-from jaxloss._reduce import reduce
+from jaxloss._core import checks as _checks
+from jaxloss._core import softmax
+from jaxloss._core.decorator import loss
+from jaxloss._core.errors import fail, naming
+from jaxloss._core.numerics import varying_like
+from jaxloss._core.reduction import AxisName, Reduction, check_reduction, reduce, reduce_over
+from jaxloss._core.runtime import flag_invalid
 
-ArrayLike = Any
+_HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 _CHUNK_ELEMENTS = 2**23
 """Default number of logits per chunk (tokens x chunk columns): 32 MiB of float32 scratch."""
@@ -49,7 +58,8 @@ class LinearCrossEntropyStats(NamedTuple):
     """Per-token statistics returned by ``linear_cross_entropy(..., return_stats=True)``.
 
     Attributes:
-      lse: float32 log-sum-exp of each token's (soft-capped) logits, shape ``target.shape``.
+      lse: log-sum-exp of each token's (soft-capped) logits (float32, or float64 for float64
+        inputs), shape ``target.shape``.
       accuracy: float32, 1 where the target has the largest logit (ties count as correct), else 0;
         0 for ignored or masked-out tokens.
     """
@@ -92,9 +102,7 @@ def _w_chunk(w: jax.Array, start: Any, size: int, dtype: Any) -> jax.Array:
     return lax.dynamic_slice_in_dim(w, start, size, axis=1).astype(dtype)
 
 
-def _accumulator(dtype: Any) -> Any:
-    """The dtype sums are accumulated in: float32, or float64 for float64 inputs."""
-    return jnp.promote_types(dtype, jnp.float32)
+_accumulator = softmax.accumulation_dtype
 
 
 def _a_bt(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -119,8 +127,10 @@ def _logits(
     return softcap * jnp.tanh(z / softcap), z
 
 
-def _columns(start: Any, size: int, offset: jax.Array) -> jax.Array:
-    return offset + start + lax.iota(jnp.int32, size)
+def _hit(target: jax.Array, start: Any, size: int) -> jax.Array:
+    """``(N, size)``: where column ``start + j`` of this device's vocabulary is the token's target
+    (``target`` already relative to this device's first class)."""
+    return (start + lax.iota(jnp.int32, size))[None, :] == target[:, None]
 
 
 def _chunk_weight(cw: jax.Array | None, start: Any, size: int, dtype: Any) -> jax.Array | None:
@@ -138,64 +148,57 @@ def _loop(step: Any, carry: Any, count: int, *like: jax.Array) -> Any:
     return lax.fori_loop(0, count, step, carry)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
+def _empty_stats(n: int, dtype: Any) -> softmax.RowStats:
+    """The statistics of no classes, the start of a merge over chunks."""
+    zero = jnp.zeros((n,), dtype)
+    return softmax.RowStats(jnp.full((n,), -jnp.inf, dtype), zero, zero, zero, jnp.zeros((), dtype))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
 def _vocab_statistics(
     x: jax.Array,
     w: jax.Array,
     b: jax.Array | None,
     cw: jax.Array | None,
     target: jax.Array,
-    offset: jax.Array,
     softcap: jax.Array | None,
     plan: _Plan,
-) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Per-token ``(lse, target_logit, weighted_logit_sum, max_logit)`` over the columns of ``w``.
+) -> softmax.RowStats:
+    """Per-token :class:`~jaxloss._core.softmax.RowStats` over the columns of ``w``, chunk by chunk.
 
     ``x`` is ``(N, D)``, ``w`` ``(D, V)``, ``b`` and ``cw`` ``(V,)`` or None, ``target`` ``(N,)``
-    (global class indices; the columns here are classes ``offset + [0, V)``), ``softcap`` a scalar
-    or None. All outputs are float32 ``(N,)``.
+    (relative to this device's first class: outside ``[0, V)`` it hits no column here), ``softcap``
+    a scalar or None. The backward pass recomputes each chunk's logits and contracts the chunk's
+    :func:`~jaxloss._core.softmax.logits_cotangent` into ``dx`` and ``dw`` at once.
     """
-    n = x.shape[0]
-    neg_inf = jnp.full((n,), -jnp.inf, _accumulator(x.dtype))
-    zero = jnp.zeros((n,), _accumulator(x.dtype))
-    carry = (neg_inf, zero, zero, zero)  # running max, sum of exp(z - max), target logit, sum w_c z_c
-
+    stats = _empty_stats(x.shape[0], _accumulator(x.dtype))
     for first, size, count in _segments(plan):
 
-        def step(j: Any, carry: tuple[jax.Array, ...], first: int = first, size: int = size) -> tuple[jax.Array, ...]:
-            m, s, tl, wls = carry
+        def step(j: Any, stats: softmax.RowStats, first: int = first, size: int = size) -> softmax.RowStats:
             start = first + j * size
             z, _ = _logits(x, w, b, start, size, softcap)
-            m_new = jnp.maximum(m, jnp.max(z, axis=1))
-            m_safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-            s = s * jnp.exp(m - m_safe) + jnp.sum(jnp.exp(z - m_safe[:, None]), axis=1)
-            hit = _columns(start, size, offset)[None, :] == target[:, None]
-            tl = tl + jnp.sum(jnp.where(hit, z, 0.0), axis=1)
-            cw_c = _chunk_weight(cw, start, size, z.dtype)
-            wls = wls + (jnp.sum(z, axis=1) if cw_c is None else z @ cw_c)
-            return m_new, s, tl, wls
+            chunk = softmax.block_statistics(z, target - start, _chunk_weight(cw, start, size, z.dtype))
+            return softmax.merge(stats, chunk)
 
-        carry = _loop(step, carry, count, x, w)
-
-    m, s, tl, wls = carry
-    m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
-    return m_safe + jnp.log(s), tl, wls, m
+        stats = _loop(step, stats, count, x, w)
+    return stats
 
 
-def _vocab_statistics_fwd(x, w, b, cw, target, offset, softcap, plan):  # type: ignore[no-untyped-def]
-    out = _vocab_statistics(x, w, b, cw, target, offset, softcap, plan)
-    return out, (x, w, b, cw, target, offset, softcap, out[0])
+def _vocab_statistics_fwd(x, w, b, cw, target, softcap, plan):  # type: ignore[no-untyped-def]
+    stats = _vocab_statistics(x, w, b, cw, target, softcap, plan)
+    return stats, (x, w, b, cw, target, softcap, stats)
 
 
-def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def]
-    x, w, b, cw, target, offset, softcap, lse = res
-    g_lse, g_tl, g_wls, _ = (c.astype(_accumulator(x.dtype)) for c in cotangents)  # the max has no gradient here
+def _vocab_statistics_bwd(plan, res, g):  # type: ignore[no-untyped-def]
+    x, w, b, cw, target, softcap, stats = res
+    acc = _accumulator(x.dtype)
+    g = jax.tree_util.tree_map(lambda c: c.astype(acc), g)
     n, d = x.shape
-    dx = jnp.zeros((n, d), _accumulator(x.dtype))
+    dx = jnp.zeros((n, d), acc)
     dw = jnp.zeros(w.shape, w.dtype)
     db = None if b is None else jnp.zeros(b.shape, b.dtype)
     dcw = None if cw is None else jnp.zeros(cw.shape, cw.dtype)
-    dcap = None if softcap is None else jnp.zeros((), _accumulator(x.dtype))
+    dcap = None if softcap is None else jnp.zeros((), acc)
 
     for first, size, count in _segments(plan):
 
@@ -203,10 +206,8 @@ def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def
             dx, dw, db, dcw, dcap = carry
             start = first + j * size
             z, raw = _logits(x, w, b, start, size, softcap)
-            hit = _columns(start, size, offset)[None, :] == target[:, None]
             cw_c = _chunk_weight(cw, start, size, z.dtype)
-            dz = g_lse[:, None] * jnp.exp(z - lse[:, None]) + jnp.where(hit, g_tl[:, None], 0.0)
-            dz = dz + (g_wls[:, None] if cw_c is None else g_wls[:, None] * cw_c[None, :])
+            dz = softmax.logits_cotangent(z, _hit(target, start, size), cw_c, stats, g)
             if softcap is None:
                 dl = dz
             else:  # z = c tanh(u), u = raw / c: dz/draw = 1 - tanh(u)^2, dz/dc = tanh(u) - u (1 - tanh(u)^2)
@@ -220,15 +221,16 @@ def _vocab_statistics_bwd(plan, res, cotangents):  # type: ignore[no-untyped-def
             dw = lax.dynamic_update_slice_in_dim(dw, dw_c.astype(dw.dtype), start, axis=1)
             if db is not None:
                 db = lax.dynamic_update_slice_in_dim(db, jnp.sum(dl, axis=0).astype(db.dtype), start, axis=0)
-            if dcw is not None:
-                dcw = lax.dynamic_update_slice_in_dim(dcw, (g_wls @ z).astype(dcw.dtype), start, axis=0)
+            if dcw is not None and cw_c is not None:
+                dcw_c = softmax.weight_cotangent(z, stats, g, cw_c)
+                dcw = lax.dynamic_update_slice_in_dim(dcw, dcw_c.astype(dcw.dtype), start, axis=0)
             return dx, dw, db, dcw, dcap
 
         dx, dw, db, dcw, dcap = _loop(step, (dx, dw, db, dcw, dcap), count, x, w)
 
     if dcap is not None:
         dcap = dcap.astype(softcap.dtype)
-    return dx.astype(x.dtype), dw, db, dcw, None, None, dcap
+    return dx.astype(x.dtype), dw, db, dcw, None, dcap
 
 
 _vocab_statistics.defvjp(_vocab_statistics_fwd, _vocab_statistics_bwd)
@@ -244,21 +246,22 @@ def _forward_gradients(
     token_loss: Any,
     token_weight: jax.Array,
     plan: _Plan,
-) -> tuple[tuple[jax.Array, ...], tuple[jax.Array | None, ...]]:
+) -> tuple[softmax.RowStats, tuple[jax.Array | None, ...]]:
     """One pass over chunks of ``plan.size`` tokens (all ``V`` columns at once, as Liger-Kernel
     does) giving the per-token statistics of :func:`_vocab_statistics` and, already, the gradients
-    of ``sum_n token_weight_n * token_loss(lse, target_logit, logit_sum, target)_n`` with respect
-    to ``x``, ``w`` and ``b``: three matrix products instead of four, for a float32 ``dw`` held
-    from the forward to the backward pass. No gradient flows through this function."""
+    of ``sum_n token_weight_n * token_loss(stats, target)_n`` with respect to ``x``, ``w`` and
+    ``b``: three matrix products instead of four, for a float32 ``dw`` held from the forward to the
+    backward pass. No gradient flows through this function."""
     n, d = x.shape
     v = w.shape[1]
-    cols = lax.iota(jnp.int32, v)
-    cw32 = None if cw is None else cw.astype(_accumulator(x.dtype))
+    acc = _accumulator(x.dtype)
+    cw_acc = None if cw is None else cw.astype(acc)
+    stats = _empty_stats(n, acc)
     carry = (
-        tuple(jnp.zeros((n,), _accumulator(x.dtype)) for _ in range(4)),  # lse, target logit, logit sum, max logit
+        stats._replace(weight=jnp.zeros((n,), acc)),  # per token here: filled chunk by chunk
         jnp.zeros((n, d), x.dtype),
-        jnp.zeros((d, v), _accumulator(x.dtype)),
-        None if b is None else jnp.zeros((v,), _accumulator(x.dtype)),
+        jnp.zeros((d, v), acc),
+        None if b is None else jnp.zeros((v,), acc),
     )
 
     for first, size, count in _segments(plan):
@@ -269,16 +272,10 @@ def _forward_gradients(
             x_c = lax.dynamic_slice_in_dim(x, start, size)
             t_c = lax.dynamic_slice_in_dim(target, start, size)
             z, _ = _logits(x_c, w, b, 0, v, softcap)
-            m = jnp.max(z, axis=1)
-            m_safe = jnp.where(jnp.isfinite(m), m, 0.0)
-            lse = m_safe + jnp.log(jnp.sum(jnp.exp(z - m_safe[:, None]), axis=1))
-            hit = cols[None, :] == t_c[:, None]
-            tl = jnp.sum(jnp.where(hit, z, 0.0), axis=1)
-            wls = jnp.sum(z, axis=1) if cw32 is None else z @ cw32
-            _, pull = jax.vjp(lambda *s: token_loss(*s, t_c), lse, tl, wls)
-            g_lse, g_tl, g_wls = pull(lax.dynamic_slice_in_dim(token_weight, start, size))
-            dz = g_lse[:, None] * jnp.exp(z - lse[:, None]) + jnp.where(hit, g_tl[:, None], 0.0)
-            dz = dz + (g_wls[:, None] if cw32 is None else g_wls[:, None] * cw32[None, :])
+            chunk = softmax.block_statistics(z, t_c, cw_acc)
+            _, pull = jax.vjp(lambda st: token_loss(st._replace(max=chunk.max), t_c), chunk)
+            (g,) = pull(lax.dynamic_slice_in_dim(token_weight, start, size))
+            dz = softmax.logits_cotangent(z, _hit(t_c, 0, v), cw_acc, chunk, g)
             dl = dz if softcap is None else dz * (1.0 - jnp.square(z / softcap))
             dl_in = dl.astype(x.dtype)
             dx_c = _a_bt(dl_in, w.astype(x.dtype))
@@ -286,7 +283,8 @@ def _forward_gradients(
             dw = dw + _at_b(x_c, dl_in)
             if db is not None:
                 db = db + jnp.sum(dl, axis=0)
-            stats = tuple(lax.dynamic_update_slice_in_dim(a, u, start, 0) for a, u in zip(stats, (lse, tl, wls, m)))
+            chunk = chunk._replace(weight=jnp.broadcast_to(chunk.weight, (size,)))
+            stats = jax.tree_util.tree_map(lambda a, u: lax.dynamic_update_slice_in_dim(a, u, start, 0), stats, chunk)
             return stats, dx, dw, db
 
         carry = _loop(step, carry, count, x, w)
@@ -331,7 +329,7 @@ def linear_cross_entropy(
     bias: ArrayLike | None = None,
     weight: ArrayLike | None = None,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     label_smoothing: float | jax.Array = 0.0,
     z_loss: float | jax.Array = 0.0,
     softcap: float | jax.Array | None = None,
@@ -418,14 +416,11 @@ def linear_cross_entropy(
     _checks.rank("w", w, 2)
     d, v_local = w.shape
     if x.ndim < 1 or v_local < 1:
-        raise ValueError(
-            f"{current_loss_name()}: need `x` of shape (..., D) and `w` of shape (D, V) with V >= 1, "
-            f"got {x.shape} and {w.shape}"
-        )
+        raise fail(ValueError, f"need `x` of shape (..., D) and `w` of shape (D, V) with V >= 1, got {x.shape} and {w.shape}")
     _checks.shape("x", x, (*x.shape[:-1], d))
     _checks.shape("target", target, x.shape[:-1])
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"{current_loss_name()}: chunk_size={chunk_size!r} must be a positive integer or None")
+        raise fail(ValueError, f"chunk_size={chunk_size!r} must be a positive integer or None")
     out_dtype = jnp.result_type(x, w)
     bias = _check_vector("bias", bias, v_local)
     if vocab_axis is None:
@@ -433,26 +428,34 @@ def linear_cross_entropy(
     else:
         offset = lax.axis_index(vocab_axis).astype(jnp.int32) * v_local
         num_classes = v_local * lax.axis_size(vocab_axis)
-    weight = _check_vector("weight", weight, num_classes)
-    local_weight = weight if vocab_axis is None or weight is None else lax.dynamic_slice_in_dim(weight, offset, v_local)
+    acc = _accumulator(x.dtype)
+    class_weight = _check_vector("weight", weight, num_classes)
+    class_weight = None if class_weight is None else class_weight.astype(acc)
+    local_weight = (class_weight if vocab_axis is None or class_weight is None
+                    else lax.dynamic_slice_in_dim(class_weight, offset, v_local))
     if softcap is not None:
-        softcap = jnp.asarray(softcap, _accumulator(x.dtype))
+        softcap = jnp.asarray(softcap, acc)
 
     shape = target.shape
     tokens = x.reshape(-1, d)
     flat_target = target.reshape(-1).astype(jnp.int32)
     counted = jnp.ones(flat_target.shape, bool) if where is None else _checks.mask(where, shape).reshape(-1)
 
-    def token_losses(lse: jax.Array, target_logit: jax.Array, logit_sum: jax.Array, t: jax.Array) -> Any:
-        """torch's per-token cross-entropy (the shared semantics) plus the z-loss."""
-        per_token, denominator, keep = class_index_cross_entropy_terms(
-            lse, target_logit, logit_sum, t,
-            class_weight=weight, num_classes=num_classes, ignore_index=ignore_index, label_smoothing=label_smoothing,
+    def token_losses(stats: softmax.RowStats, t: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """torch's per-token cross-entropy (the engine's rules) plus the z-loss."""
+        finished = softmax.finish(stats)
+        per_token, denominator, keep = softmax.class_index_terms(
+            finished, t, class_weight=class_weight, num_classes=num_classes, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, loss="linear_cross_entropy",
         )
-        per_token = per_token + jnp.where(keep, jnp.asarray(z_loss, lse.dtype) * lse * lse, 0.0)
+        z_coefficient = jnp.asarray(z_loss, acc)
+        # without a z-loss, 0 with a zero gradient even where lse^2 (or its derivative) overflows
+        off = z_coefficient == 0
+        z_term = jnp.where(off, 0.0, z_coefficient * jnp.square(jnp.where(off, 0.0, finished.lse)))
+        per_token = per_token + jnp.where(keep, z_term, 0.0)
         if softcap is not None:
-            per_token = flag_invalid(per_token, jnp.broadcast_to(softcap <= 0, per_token.shape), argument="softcap",
-                                     requirement="must be positive")
+            per_token = flag_invalid(per_token, jnp.broadcast_to(softcap <= 0, per_token.shape),
+                                     loss="linear_cross_entropy", argument="softcap", requirement="must be positive")
         return per_token, denominator, keep
 
     def reduced(per_token: jax.Array, denominator: jax.Array, keep: jax.Array) -> jax.Array:
@@ -461,42 +464,137 @@ def linear_cross_entropy(
 
     if grad_in_forward:
         if reduction == "none" or vocab_axis is not None:
-            raise ValueError(
-                f"{current_loss_name()}: grad_in_forward=True needs reduction='mean' or 'sum' and no vocab_axis"
-            )
+            raise fail(ValueError, "grad_in_forward=True needs reduction='mean' or 'sum' and no vocab_axis")
         sg = lax.stop_gradient
         label_smoothing, z_loss = sg(jnp.asarray(label_smoothing)), sg(jnp.asarray(z_loss))
-        weight = None if weight is None else sg(weight)
+        class_weight = None if class_weight is None else sg(class_weight)
         softcap = None if softcap is None else sg(softcap)
-        zeros = jnp.zeros(flat_target.shape, _accumulator(x.dtype))
-        _, denominator, keep = token_losses(zeros, zeros, zeros, flat_target)  # depend on the targets only
-        _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator, keep), zeros)
-        (token_weight,) = pull(jnp.ones((), _accumulator(x.dtype)))  # d loss / d per-token loss
+        nothing = _empty_stats(flat_target.shape[0], acc)
+        _, denominator, keep = token_losses(nothing, flat_target)  # depend on the targets only
+        _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator, keep), jnp.zeros(flat_target.shape, acc))
+        (token_weight,) = pull(jnp.ones((), acc))  # d loss / d per-token loss
         stats, grads = _forward_gradients(
-            sg(tokens), sg(w), None if bias is None else sg(bias), weight, flat_target, softcap,
+            sg(tokens), sg(w), None if bias is None else sg(bias), class_weight, flat_target, softcap,
             lambda *a: token_losses(*a)[0], token_weight, _plan(v_local, tokens.shape[0], chunk_size),
         )
-        lse, target_logit, logit_sum, max_logit = stats
+        stats = jax.tree_util.tree_map(sg, stats)
         attach = [(tokens, grads[0]), (w, grads[1]), (bias, grads[2])]
     else:
         plan = _plan(tokens.shape[0], v_local, chunk_size)
         inputs = [tokens, w, bias, local_weight, softcap]
         # Under shard_map the gradients of replicated inputs are per-device terms (JAX psums them once
         # the inputs are typed as varying); outside shard_map this is a no-op.
-        inputs = [None if a is None else varying_like(a, tokens, w) for a in inputs]
-        lse, target_logit, logit_sum, max_logit = _vocab_statistics(*inputs[:4], flat_target, offset, inputs[4], plan)
+        tokens_, w_, bias_, local_weight_, softcap_ = (None if a is None else varying_like(a, tokens, w) for a in inputs)
+        stats = _vocab_statistics(tokens_, w_, bias_, local_weight_, flat_target - offset, softcap_, plan)
+        # the total weight outside the custom gradient, so that class weights get its derivative
+        stats = stats._replace(weight=softmax.total_weight(local_weight_, (v_local,), acc))
         attach = []
-    max_logit = lax.stop_gradient(max_logit)
     if vocab_axis is not None:  # combine the shards' statistics: only (N,) vectors cross devices
-        max_logit = lax.pmax(max_logit, vocab_axis)
-        shift = jnp.where(jnp.isfinite(max_logit), max_logit, 0.0)
-        lse = shift + jnp.log(lax.psum(jnp.exp(lse - shift), vocab_axis))
-        target_logit = lax.psum(target_logit, vocab_axis)
-        logit_sum = lax.psum(logit_sum, vocab_axis)
+        stats = softmax.merge_across(stats, vocab_axis)
 
-    per_token, denominator, keep = token_losses(lse, target_logit, logit_sum, flat_target)
+    per_token, denominator, keep = token_losses(stats, flat_target)
     result = _attach_gradient(reduced(per_token, denominator, keep), attach).astype(out_dtype)
     if not return_stats:
         return result
-    accuracy = (keep & counted & (target_logit >= max_logit)).reshape(shape).astype(jnp.float32)
+    lse = lax.stop_gradient(softmax.finish(stats).lse)
+    accuracy = (keep & counted & (stats.target >= lax.stop_gradient(stats.max))).reshape(shape).astype(jnp.float32)
     return result, LinearCrossEntropyStats(lse=lse.reshape(shape), accuracy=accuracy)
+
+
+# ----------------------------------------------------------------------------------------------
+# Materialised logits with a sharded class axis
+
+
+def vocab_parallel_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = None,
+    *,
+    axis_name: AxisName,
+    batch_axis: AxisName | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float | jax.Array = 0.0,
+    axis: int = -1,
+    where: ArrayLike | None = None,
+) -> jax.Array:
+    r"""``cross_entropy`` of logits whose class axis is sharded over the mesh axis ``axis_name``.
+
+    Call it inside ``jax.shard_map`` with this device's block of logits, whose classes are the
+    ``k``-th contiguous slice of the :math:`C` classes on the ``k``-th device of ``axis_name``
+    (``PartitionSpec(..., axis_name)`` on the class axis). With :math:`m` the global maximum of the
+    per-shard log-sum-exps :math:`\mathrm{lse}_k`,
+
+    .. math::
+       \mathrm{lse} = m + \log \sum_k e^{\mathrm{lse}_k - m}, \qquad
+       x_y = \sum_k x^{(k)}_y\,[y \in \text{shard } k], \qquad
+       \ell = (1 - \epsilon)\, w_y (\mathrm{lse} - x_y)
+              + \frac{\epsilon}{C} \sum_c w_c (\mathrm{lse} - x_c)
+
+    (one ``pmax`` and ``psum``\ s of per-row vectors; the logits never leave their device), then the
+    reduction of :func:`jaxloss.cross_entropy` (torch's ``weight``, ``ignore_index``,
+    ``label_smoothing`` and weighted mean). The gradient is a custom VJP that saves only the per-row
+    log-sum-exp, as ``cross_entropy``'s does.
+
+    Args:
+      input: this device's logits, shape ``(..., C / K, ...)`` with the class shard on ``axis``.
+      target: class indices in ``[0, C)`` (global indices), ``input``'s shape without the class
+        axis, replicated over ``axis_name``.
+      weight: optional class weights of the *full* shape ``(C,)``, replicated (as in
+        ``linear_cross_entropy(vocab_axis=...)``).
+      axis_name: the mesh axis (or tuple of axes) the class axis is sharded over.
+      batch_axis: the mesh axis (or axes) the batch is sharded over, if any: ``"mean"`` and
+        ``"sum"`` are then taken over the global batch (:func:`global_mean` with torch's ``w[y]``
+        denominators). Without it they are over this device's batch.
+      ignore_index: target value whose samples are left out.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      label_smoothing: :math:`\epsilon \in [0, 1]` (traced); above 1 gives NaN.
+      axis: the class axis of ``input``; ``-1`` (default) or ``1`` for torch's layout.
+      where: optional boolean mask broadcastable to the per-sample loss.
+
+    Returns:
+      A scalar, or the per-sample loss (``target``'s shape) for ``reduction="none"``, in ``input``'s
+      dtype (half precision is computed in float32).
+
+    Equals ``jaxloss.cross_entropy`` on the gathered logits (tested on 8 devices). A target outside
+    ``[0, C)`` gives NaN, as in ``cross_entropy``. Class-probability targets are not supported.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxloss as jl
+      >>> from jax.sharding import PartitionSpec as P
+      >>> mesh = jax.sharding.Mesh(jax.devices()[:1], ("model",))
+      >>> logits = jnp.array([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]]); labels = jnp.array([0, 2])
+      >>> f = jax.shard_map(lambda x, y: jl.vocab_parallel_cross_entropy(x, y, axis_name="model"),
+      ...                   mesh=mesh, in_specs=(P(None, "model"), P()), out_specs=P())
+      >>> f(logits, labels)
+      Array(0.8963..., dtype=float32)
+      >>> jl.cross_entropy(logits, labels)
+      Array(0.8963..., dtype=float32)
+    """
+    with naming("vocab_parallel_cross_entropy"):
+        check_reduction(reduction)
+        (x,) = _checks.floating(input=input)
+        (t,) = _checks.integer(target=target)
+        input_dtype = x.dtype
+        if x.ndim == 0:
+            raise fail(ValueError, "`input` must have a class axis, got a scalar")
+        axis = _checks.normalize_axis(axis, x.ndim)
+        x = jnp.moveaxis(x, axis, -1)
+        _checks.shape("target", t, x.shape[:-1])
+        local_classes = x.shape[-1]
+        offset = lax.axis_index(axis_name).astype(jnp.int32) * local_classes
+        num_classes = local_classes * lax.axis_size(axis_name)
+        acc = _accumulator(x.dtype)
+        class_weight = _check_vector("weight", weight, num_classes)
+        class_weight = None if class_weight is None else class_weight.astype(acc)
+        local_weight = None if class_weight is None else lax.dynamic_slice_in_dim(class_weight, offset, local_classes)
+        # this shard's classes are offset + [0, local_classes): other targets hit nothing here
+        local = softmax.row_statistics(x, t.astype(jnp.int32) - offset, local_weight)
+        finished = softmax.finish(softmax.merge_across(local, axis_name))
+        per_sample, denominator, keep = softmax.class_index_terms(
+            finished, t, class_weight=class_weight, num_classes=num_classes, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, loss="vocab_parallel_cross_entropy",
+        )
+        mask = keep if where is None else keep & _checks.mask(where, keep.shape)
+        result = reduce_over(per_sample, reduction, batch_axis, where=mask, divide_by=denominator)
+        return result.astype(input_dtype) if input_dtype in _HALF else result

@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import flag_invalid, loss
-from jaxloss._numerics import abs_, log_cosh, safe_where
-from jaxloss._reduce import reduce
+from jaxloss._core import checks as _checks
+from jaxloss._core.decorator import loss
+from jaxloss._core.numerics import abs_, log_cosh, safe_where
+from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.runtime import flag_invalid
 
 
 def _residual(input: ArrayLike, target: ArrayLike) -> jax.Array:
@@ -26,7 +27,7 @@ def l1_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -60,7 +61,7 @@ def mse_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: ArrayLike | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -92,7 +93,7 @@ def huber_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     delta: float | jax.Array = 1.0,
     weight: ArrayLike | None = None,
     where: ArrayLike | None = None,
@@ -126,7 +127,7 @@ def huber_loss(
     """
     d = abs_(_residual(input, target))
     per_element = jnp.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
-    per_element = flag_invalid(per_element, delta <= 0, argument="delta", requirement="must be positive")
+    per_element = flag_invalid(per_element, delta <= 0, loss="huber_loss", argument="delta", requirement="must be positive")
     return reduce(per_element, reduction, where=where, weight=weight, divide_by="count")
 
 
@@ -135,7 +136,7 @@ def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     beta: float | jax.Array = 1.0,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -165,7 +166,7 @@ def smooth_l1_loss(
     d = abs_(_residual(input, target))
     quadratic = d < beta
     per_element = jnp.where(quadratic, 0.5 * d * d / safe_where(quadratic, beta, 1.0), d - 0.5 * beta)
-    per_element = flag_invalid(per_element, beta < 0, argument="beta", requirement="must be non-negative")
+    per_element = flag_invalid(per_element, beta < 0, loss="smooth_l1_loss", argument="beta", requirement="must be non-negative")
     return reduce(per_element, reduction, where=where)
 
 
@@ -177,7 +178,7 @@ def poisson_nll_loss(
     log_input: bool = True,
     full: bool = False,
     eps: float | jax.Array = 1e-8,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Poisson negative log-likelihood, as ``torch.nn.functional.poisson_nll_loss``.
@@ -241,7 +242,7 @@ def gaussian_nll_loss(
     *,
     full: bool = False,
     eps: float | jax.Array = 1e-6,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Gaussian negative log-likelihood, as ``torch.nn.functional.gaussian_nll_loss``.
@@ -278,7 +279,7 @@ def gaussian_nll_loss(
     per_element = 0.5 * (jnp.log(clamped) + jnp.square(input - target) / clamped)
     if full:
         per_element = per_element + 0.5 * math.log(2 * math.pi)
-    per_element = flag_invalid(per_element, var < 0, argument="var", requirement="must be non-negative")
+    per_element = flag_invalid(per_element, var < 0, loss="gaussian_nll_loss", argument="var", requirement="must be non-negative")
     return reduce(per_element, reduction, where=where)
 
 
@@ -287,7 +288,7 @@ def log_cosh_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Log-cosh loss: quadratic near zero, linear (``|d| - log 2``) far away.
@@ -321,7 +322,7 @@ def quantile_loss(
     target: ArrayLike,
     *,
     quantile: float | ArrayLike = 0.5,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Quantile (pinball) loss of predicted quantiles.
@@ -363,5 +364,5 @@ def quantile_loss(
     e = target - input
     per_element = 0.5 * abs_(e) + (quantile - 0.5) * e
     bad = (quantile < 0) | (quantile > 1)
-    per_element = flag_invalid(per_element, bad, argument="quantile", requirement="must lie in [0, 1]")
+    per_element = flag_invalid(per_element, bad, loss="quantile_loss", argument="quantile", requirement="must lie in [0, 1]")
     return reduce(per_element, reduction, where=where)

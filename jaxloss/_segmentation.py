@@ -26,20 +26,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._numerics import abs_, drop_unit_minor_axis
-from jaxloss._reduce import reduce, safe_divide
+from jaxloss._core import checks as _checks
+from jaxloss._core.decorator import loss
+from jaxloss._core.errors import fail
+from jaxloss._core.numerics import abs_, drop_unit_minor_axis
+from jaxloss._core.reduction import Reduction, reduce, safe_divide
+from jaxloss._core.runtime import flag_invalid
 
-ArrayLike = Any
 F = TypeVar("F", bound=Callable[..., Any])
 
-MODES = ("binary", "multiclass", "multilabel")
+Mode = Literal["binary", "multiclass", "multilabel"]
+MODES: tuple[Mode, ...] = ("binary", "multiclass", "multilabel")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -67,7 +70,7 @@ def _valid(target: jax.Array, ignore_index: int | None, where: ArrayLike | None)
 def _prepare(
     input: ArrayLike,
     target: ArrayLike,
-    mode: str,
+    mode: Mode,
     axis: int,
     from_logits: bool,
     ignore_index: int | None,
@@ -90,8 +93,7 @@ def _prepare(
         num_classes = input.shape[ax]
         expected = input.shape[:ax] + input.shape[ax + 1:]
         if target.shape != expected:
-            raise ValueError(
-                f"{current_loss_name()}: `target` has shape {tuple(target.shape)}, expected the input's shape without "
+            raise fail(ValueError, f"`target` has shape {tuple(target.shape)}, expected the input's shape without "
                 f"its class axis {axis}: {tuple(expected)} (input {tuple(input.shape)})"
             )
         valid = _valid(target, ignore_index, where)
@@ -141,7 +143,7 @@ def _overlap_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    mode: str,
+    mode: Mode,
     axis: int,
     from_logits: bool,
     smooth: float | jax.Array,
@@ -149,17 +151,19 @@ def _overlap_loss(
     ignore_index: int | None,
     weight: ArrayLike | None,
     log_loss: bool,
-    reduction: str,
+    reduction: Reduction,
     where: ArrayLike | None,
+    loss: str,
 ) -> jax.Array:
-    """Shared body of Dice, Jaccard and Tversky: per-class ``1 - score`` (smp), reduced over classes."""
+    """Shared body of Dice, Jaccard and Tversky: per-class ``1 - score`` (smp), reduced over classes
+    (``loss`` names the loss in run-time errors)."""
     probs, truth, keep, ax, bad = _prepare(input, target, mode, axis, from_logits, ignore_index, where)
     inter, pred_sum, true_sum = _class_sums(probs, truth, keep, ax)
     numerator, denominator = score_fn(inter, pred_sum, true_sum)
     score = (numerator + smooth) / jnp.maximum(denominator + smooth, eps)
     per_class = -jnp.log(jnp.maximum(score, eps)) if log_loss else 1.0 - score
     per_class = jnp.where(true_sum > 0, per_class, 0.0)  # undefined without target pixels (smp)
-    per_class = flag_invalid(per_class, bad, argument="target", requirement="must hold class indices in [0, C)")
+    per_class = flag_invalid(per_class, bad, loss=loss, argument="target", requirement="must hold class indices in [0, C)")
     if weight is not None:
         (weight,) = _checks.floating(weight=weight)
     return reduce(per_class, reduction, weight=weight)
@@ -215,7 +219,7 @@ def dice_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    mode: str,
+    mode: Mode,
     axis: int = -1,
     from_logits: bool = True,
     smooth: float | jax.Array = 0.0,
@@ -223,7 +227,7 @@ def dice_loss(
     ignore_index: int | None = None,
     weight: ArrayLike | None = None,
     log_loss: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Soft Dice loss, as segmentation_models_pytorch's ``DiceLoss``.
@@ -241,7 +245,7 @@ def dice_loss(
     return _overlap_loss(
         lambda inter, p, t: (2 * inter, p + t), input, target, mode=mode, axis=axis, from_logits=from_logits,
         smooth=smooth, eps=eps, ignore_index=ignore_index, weight=weight, log_loss=log_loss,
-        reduction=reduction, where=where,
+        reduction=reduction, where=where, loss="dice_loss",
     )
 
 
@@ -251,7 +255,7 @@ def jaccard_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    mode: str,
+    mode: Mode,
     axis: int = -1,
     from_logits: bool = True,
     smooth: float | jax.Array = 0.0,
@@ -259,7 +263,7 @@ def jaccard_loss(
     ignore_index: int | None = None,
     weight: ArrayLike | None = None,
     log_loss: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Soft Jaccard (IoU) loss, as segmentation_models_pytorch's ``JaccardLoss``.
@@ -277,7 +281,7 @@ def jaccard_loss(
     return _overlap_loss(
         lambda inter, p, t: (inter, p + t - inter), input, target, mode=mode, axis=axis, from_logits=from_logits,
         smooth=smooth, eps=eps, ignore_index=ignore_index, weight=weight, log_loss=log_loss,
-        reduction=reduction, where=where,
+        reduction=reduction, where=where, loss="jaccard_loss",
     )
 
 
@@ -294,7 +298,7 @@ def tversky_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    mode: str,
+    mode: Mode,
     axis: int = -1,
     alpha: float | jax.Array = 0.5,
     beta: float | jax.Array = 0.5,
@@ -305,7 +309,7 @@ def tversky_loss(
     ignore_index: int | None = None,
     weight: ArrayLike | None = None,
     log_loss: bool = False,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Tversky loss and focal-Tversky loss, as segmentation_models_pytorch's ``TverskyLoss``.
@@ -329,7 +333,7 @@ def tversky_loss(
     per_class = _overlap_loss(
         lambda inter, p, t: (inter, inter + alpha * (p - inter) + beta * (t - inter)), input, target, mode=mode,
         axis=axis, from_logits=from_logits, smooth=smooth, eps=eps, ignore_index=ignore_index, weight=weight,
-        log_loss=log_loss, reduction=reduction, where=where,
+        log_loss=log_loss, reduction=reduction, where=where, loss="tversky_loss",
     )
     return _focal_power(per_class, jnp.asarray(gamma))
 
@@ -446,7 +450,7 @@ def _rows(x: jax.Array, ax: int, per_image: bool) -> jax.Array:
     return x.reshape(1, x.shape[0], -1)
 
 
-def _reduce_images(per_row: jax.Array, any_kept: jax.Array, per_image: bool, reduction: str) -> jax.Array:
+def _reduce_images(per_row: jax.Array, any_kept: jax.Array, per_image: bool, reduction: Reduction) -> jax.Array:
     """Per-image losses (images with no pixel left out of the mean), or the whole-batch scalar."""
     if per_image:
         return reduce(per_row, reduction, where=any_kept)
@@ -460,7 +464,7 @@ def lovasz_hinge_loss(
     *,
     per_image: bool = False,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Lovasz hinge loss for binary segmentation, as segmentation_models_pytorch's binary ``LovaszLoss``.
@@ -515,11 +519,11 @@ def lovasz_softmax_loss(
     *,
     axis: int = -1,
     from_logits: bool = True,
-    classes: str = "present",
+    classes: Literal["present", "all"] = "present",
     per_image: bool = False,
     ignore_index: int | None = None,
     weight: ArrayLike | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Lovasz-softmax loss for multi-class segmentation, as segmentation_models_pytorch's multiclass ``LovaszLoss``.
@@ -564,7 +568,7 @@ def lovasz_softmax_loss(
     probs, truth, keep, class_ax, bad = _prepare(input, target, "multiclass", axis, from_logits, ignore_index, where)
     ax = int(class_ax)  # type: ignore[arg-type]  # never None in multiclass mode
     if per_image and ax == 0:
-        raise ValueError(f"{current_loss_name()}: per_image=True needs a batch axis 0 before the class axis, got axis={axis}")
+        raise fail(ValueError, f"per_image=True needs a batch axis 0 before the class axis, got axis={axis}")
     num_classes = probs.shape[ax]
     probs, truth = _rows(probs, ax, per_image), _rows(truth, ax, per_image)  # (N or 1, C, P)
     keep = jnp.broadcast_to(_rows(keep, ax, per_image) > 0, probs.shape)
@@ -573,5 +577,5 @@ def lovasz_softmax_loss(
     w = jnp.ones((num_classes,), probs.dtype) if weight is None else _checks.floating(weight=weight)[0]
     w = jnp.where(present, _checks.broadcastable_to("weight", w, (num_classes,), "the classes"), 0.0)
     per_row = safe_divide(jnp.sum(w * per_class, axis=-1), jnp.sum(w, axis=-1))
-    per_row = flag_invalid(per_row, bad, argument="target", requirement="must hold class indices in [0, C)")
+    per_row = flag_invalid(per_row, bad, loss="lovasz_softmax_loss", argument="target", requirement="must hold class indices in [0, C)")
     return _reduce_images(per_row, jnp.any(keep[:, 0], axis=-1), per_image, reduction)

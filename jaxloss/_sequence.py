@@ -21,13 +21,14 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from jaxloss import _checks
-from jaxloss._api import current_loss_name, flag_invalid, loss
-from jaxloss._numerics import varying_like
-from jaxloss._reduce import reduce
-
-ArrayLike = Any
+from jaxloss._core import checks as _checks
+from jaxloss._core.decorator import loss
+from jaxloss._core.errors import fail
+from jaxloss._core.numerics import varying_like
+from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.runtime import flag_invalid
 
 _NEG = -1e30
 """Finite stand-in for ``log(0)``: states at or below ``_NEG / 2`` are unreachable."""
@@ -237,8 +238,7 @@ def _length_vector(name: str, lengths: jax.Array, n: int, batched: bool) -> jax.
     if batched:
         _checks.shape(name, lengths, (n,))
     elif lengths.size != 1 or lengths.ndim > 1:
-        raise ValueError(
-            f"{current_loss_name()}: `{name}` has shape {tuple(lengths.shape)}, expected () or (1,) "
+        raise fail(ValueError, f"`{name}` has shape {tuple(lengths.shape)}, expected () or (1,) "
             "for an unbatched `log_probs` of shape (T, C)"
         )
     return lengths.reshape(n).astype(jnp.int32)
@@ -257,7 +257,7 @@ def ctc_loss(
     target_lengths: ArrayLike,
     *,
     blank: int = 0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     zero_infinity: bool = False,
     where: ArrayLike | None = None,
 ) -> jax.Array:
@@ -321,7 +321,7 @@ def ctc_loss(
     input_lengths = _length_vector("input_lengths", input_lengths, n, batched)
     target_lengths = _length_vector("target_lengths", target_lengths, n, batched)
     if not isinstance(blank, int) or not 0 <= blank < num_classes:
-        raise ValueError(f"{current_loss_name()}: blank={blank!r} is not a class index in [0, {num_classes})")
+        raise fail(ValueError, f"blank={blank!r} is not a class index in [0, {num_classes})")
     s = targets.shape[1]
 
     # Run-time bad values: NaN for the sample (checked mode raises); compute on clipped values.
@@ -333,9 +333,9 @@ def ctc_loss(
     nll = _ctc_nll(log_probs, labels, jnp.clip(input_lengths, 0, t_max), jnp.clip(target_lengths, 0, s), blank)
     if zero_infinity:
         nll = jnp.where(jnp.isinf(nll), 0.0, nll)
-    nll = flag_invalid(nll, bad_label, argument="targets", requirement=f"must be class indices in [0, C) other than blank={blank}")
-    nll = flag_invalid(nll, bad_input_length, argument="input_lengths", requirement="must lie in [0, T]")
-    nll = flag_invalid(nll, bad_target_length, argument="target_lengths", requirement="must lie in [0, S]")
+    nll = flag_invalid(nll, bad_label, loss="ctc_loss", argument="targets", requirement=f"must be class indices in [0, C) other than blank={blank}")
+    nll = flag_invalid(nll, bad_input_length, loss="ctc_loss", argument="input_lengths", requirement="must lie in [0, T]")
+    nll = flag_invalid(nll, bad_target_length, loss="ctc_loss", argument="target_lengths", requirement="must lie in [0, S]")
     if not batched and reduction == "none":
         return reduce(nll, reduction, where=where)[0]
     if reduction == "mean":

@@ -5,7 +5,7 @@ and the latest benchmark results (from ``benchmarks/results/cpu.md``, written by
 import re
 from pathlib import Path
 
-from jaxloss._api import catalogue_markdown
+from jaxloss._core.catalogue import markdown as catalogue_markdown
 
 root = Path(__file__).resolve().parents[1]
 readme = root / "README.md"

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import jaxloss as jl
-from jaxloss._classification import class_index_cross_entropy_terms
+from jaxloss._core import softmax
 from tests.parity import assert_finite, assert_parity, randint, randn
 
 
@@ -185,14 +185,16 @@ def test_class_weight_gradients(eps):
 
 
 def test_shared_terms_contract():
-    """class_index_cross_entropy_terms (used by the large-vocabulary family) on hand-computed rows."""
-    lse = jnp.array([2.0, 3.0, 1.0, 4.0])
-    x_y = jnp.array([1.5, 0.0, 7.0, 2.0])
-    wsum = jnp.array([6.0, 3.0, 0.0, 10.0])
+    """softmax.class_index_terms (torch's rules, used by every class-index softmax loss) on
+    hand-computed rows: ``nll = lse - x_y`` and ``smooth = sum_c w_c (lse - x_c) = W lse - sum_c w_c x_c``
+    with lse = [2, 3, 1, 4], x_y = [1.5, 0, 7, 2], sum_c w_c x_c = [6, 3, 0, 10] and W = 3.5."""
+    finished = softmax.Finished(
+        lse=jnp.array([2.0, 3.0, 1.0, 4.0]), nll=jnp.array([0.5, 3.0, -6.0, 2.0]), smooth=jnp.array([1.0, 7.5, 3.5, 4.0])
+    )
     y = jnp.array([1, 0, -100, 5])  # the last is out of range for C = 3
     w = jnp.array([1.0, 2.0, 0.5])
-    loss, denominator, keep = class_index_cross_entropy_terms(
-        lse, x_y, wsum, y, class_weight=w, num_classes=3, ignore_index=-100, label_smoothing=0.3)
+    loss, denominator, keep = softmax.class_index_terms(
+        finished, y, class_weight=w, num_classes=3, ignore_index=-100, label_smoothing=0.3, loss="test")
     # by hand: row 0: 0.7 * 2 * (2 - 1.5) + 0.1 * (3.5 * 2 - 6) = 0.7 + 0.1 = 0.8
     #          row 1: 0.7 * 1 * (3 - 0) + 0.1 * (3.5 * 3 - 3) = 2.1 + 0.75 = 2.85
     np.testing.assert_allclose(loss[:3], [0.8, 2.85, 0.0], rtol=1e-6)

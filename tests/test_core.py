@@ -18,8 +18,9 @@ from jax.experimental import checkify
 
 import jaxloss as jl
 from jaxloss import _selfcheck
-from jaxloss._api import CATALOGUE, catalogue_markdown
-from jaxloss._reduce import reduce
+from jaxloss._core.catalogue import CATALOGUE
+from jaxloss._core.catalogue import markdown as catalogue_markdown
+from jaxloss._core.reduction import reduce
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,3 +179,18 @@ def test_value_checks_context_reports_errors_under_jit():
     assert jnp.isnan(value)
     err, _ = step(logits, labels)  # outside the context: no check traced
     assert err.get() is None
+
+
+def test_all_is_literal_and_lists_every_loss_and_helper():
+    """``__all__`` is written out (static readers, IDEs and mkdocstrings see it without importing)
+    and names every loss of the catalogue, in order, after the helpers."""
+    import ast
+
+    tree = ast.parse((ROOT / "jaxloss" / "__init__.py").read_text())
+    (node,) = [n for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in n.targets)]
+    literal = ast.literal_eval(node.value)
+    assert literal == jl.__all__
+    helpers = ["CATALOGUE", "LinearCrossEntropyStats", "checked", "global_mean", "global_sum", "value_checks",
+               "vocab_parallel_cross_entropy"]
+    assert literal == helpers + list(CATALOGUE)
+    assert all(hasattr(jl, name) for name in literal)

@@ -22,7 +22,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 import jaxloss as jl
-from jaxloss._api import CATALOGUE
+from jaxloss._core.catalogue import CATALOGUE
 from tests import distributed_worker as worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,5 @@
-"""ruff and mypy are clean (configured in pyproject.toml: ``[tool.ruff]``, ``[tool.mypy]``).
+"""ruff, mypy and import-linter are clean (configured in pyproject.toml: ``[tool.ruff]``,
+``[tool.mypy]``, ``[tool.importlinter]``).
 
 The goal is the whole tree: ``ruff check jaxloss tests benchmarks scripts notebooks docs`` and
 ``mypy`` (which checks ``jaxloss``, see ``[tool.mypy] files``). Files listed in ``PENDING`` still
@@ -33,7 +34,7 @@ def test_pending_files_exist():
 
 def test_ruff_is_clean():
     files = _files(".py", ".ipynb")
-    assert "jaxloss/_api.py" in files and "notebooks/01_tour.ipynb" in files
+    assert "jaxloss/_core/softmax.py" in files and "notebooks/01_tour.ipynb" in files
     result = _run("ruff", "check", "--no-fix", *files)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -46,3 +47,12 @@ def test_mypy_is_clean():
         result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout
+
+
+def test_import_contracts_hold():
+    """Families import only ``jaxloss._core`` (never another family), the core imports no family,
+    and every module of the package is in a layer (``exhaustive``): a new module must be placed."""
+    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 kept, 0 broken" in result.stdout, result.stdout

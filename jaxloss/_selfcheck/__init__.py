@@ -75,7 +75,7 @@ def compute(case: Case) -> tuple[np.ndarray, np.ndarray | None]:
     import jax
     import jax.numpy as jnp
 
-    from jaxloss._api import CATALOGUE
+    from jaxloss._core.catalogue import CATALOGUE
 
     fn = CATALOGUE[case.loss].function
     inputs = [jnp.asarray(a) for a in case.inputs()]

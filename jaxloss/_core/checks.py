@@ -1,9 +1,10 @@
 """Trace-time argument checks shared by every loss.
 
-Each check raises at trace time (when the loss is called or lowered), and its message names the loss,
-the argument, what was seen and what was expected. Shape and rank checks go through chex's
-assertions; their ``AssertionError`` is re-raised as a ``ValueError`` with jaxloss's message (dtype
-problems are ``TypeError``).
+Each check raises at trace time (when the loss is called or lowered), and its message names the
+argument, what was seen and what was expected; the loss's decorator adds the loss's name
+(:mod:`jaxloss._core.errors`). Shape and rank checks go through chex's assertions; their
+``AssertionError`` is re-raised as a ``ValueError`` with jaxloss's message (dtype problems are
+``TypeError``).
 """
 
 from __future__ import annotations
@@ -16,25 +17,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss._api import current_loss_name
-
-
-def _fail(kind: type[Exception], message: str) -> Exception:
-    return kind(f"{current_loss_name()}: {message}")
+from jaxloss._core.errors import fail
 
 
 def _via_chex(assertion: Callable[[], None], message: str) -> None:
     try:
         assertion()
     except AssertionError as e:
-        raise _fail(ValueError, message) from e
+        raise fail(ValueError, message) from e
 
 
 def _array(name: str, x: Any) -> jax.Array:
     try:
         return jnp.asarray(x)
     except TypeError as e:
-        raise _fail(TypeError, f"`{name}` must be an array, got {type(x).__name__}") from e
+        raise fail(TypeError, f"`{name}` must be an array, got {type(x).__name__}") from e
 
 
 def floating(**arrays: Any) -> tuple[jax.Array, ...]:
@@ -43,7 +40,7 @@ def floating(**arrays: Any) -> tuple[jax.Array, ...]:
     for name, x in arrays.items():
         x = _array(name, x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise _fail(TypeError, f"`{name}` must have a floating dtype, got {x.dtype}")
+            raise fail(TypeError, f"`{name}` must have a floating dtype, got {x.dtype}")
         out.append(x)
     return tuple(out)
 
@@ -54,7 +51,7 @@ def integer(**arrays: Any) -> tuple[jax.Array, ...]:
     for name, x in arrays.items():
         x = _array(name, x)
         if not jnp.issubdtype(x.dtype, jnp.integer):
-            raise _fail(TypeError, f"`{name}` must have an integer dtype (class indices), got {x.dtype}")
+            raise fail(TypeError, f"`{name}` must have an integer dtype (class indices), got {x.dtype}")
         out.append(x)
     return tuple(out)
 
@@ -93,7 +90,7 @@ def broadcast(**arrays: jax.Array) -> tuple[int, ...]:
         return tuple(np.broadcast_shapes(*(tuple(a.shape) for a in arrays.values())))
     except ValueError as e:
         seen = ", ".join(f"`{n}` {tuple(a.shape)}" for n, a in arrays.items())
-        raise _fail(ValueError, f"shapes do not broadcast: {seen}") from e
+        raise fail(ValueError, f"shapes do not broadcast: {seen}") from e
 
 
 def broadcastable_to(name: str, x: jax.Array, target_shape: Sequence[int], what: str) -> jax.Array:
@@ -104,7 +101,7 @@ def broadcastable_to(name: str, x: jax.Array, target_shape: Sequence[int], what:
     except ValueError:
         fits = False
     if not fits:
-        raise _fail(ValueError, f"`{name}` has shape {tuple(x.shape)}, which does not broadcast to {what} {target_shape}")
+        raise fail(ValueError, f"`{name}` has shape {tuple(x.shape)}, which does not broadcast to {what} {target_shape}")
     return jnp.broadcast_to(x, target_shape)
 
 
@@ -112,18 +109,18 @@ def mask(where: Any, loss_shape: Sequence[int]) -> jax.Array:
     """Check a ``where=`` mask (boolean, broadcastable to the unreduced loss) and broadcast it."""
     where = _array("where", where)
     if where.dtype != jnp.bool_:
-        raise _fail(TypeError, f"`where` must be a boolean array, got dtype {where.dtype}")
+        raise fail(TypeError, f"`where` must be a boolean array, got dtype {where.dtype}")
     return broadcastable_to("where", where, loss_shape, "the unreduced loss of shape")
 
 
 def normalize_axis(axis: int, ndim: int, name: str = "input") -> int:
     """Resolve a possibly negative ``axis`` for an array of rank ``ndim``."""
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
-        raise _fail(ValueError, f"axis={axis!r} is out of range for `{name}` of rank {ndim}")
+        raise fail(ValueError, f"axis={axis!r} is out of range for `{name}` of rank {ndim}")
     return axis % ndim
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     """Check a static configuration value against its allowed values."""
     if value not in allowed:
-        raise _fail(ValueError, f"{name}={value!r} is not supported; expected one of {', '.join(map(repr, allowed))}")
+        raise fail(ValueError, f"{name}={value!r} is not supported; expected one of {', '.join(map(repr, allowed))}")
