@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxloss._core import checks as _checks
+from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
 from jaxloss._core.reduction import Reduction, check_reduction, reduce
@@ -154,16 +155,6 @@ def _batch_pairs(
             valid = valid & _checks.mask(where, (n, n))
     same = labels[:, None] == labels[None, :]
     return _pair_matrix(embeddings, distance, normalize_embeddings), same & valid, ~same & valid
-
-
-def _masked_logsumexp(x: jax.Array, mask: jax.Array) -> jax.Array:
-    """Row-wise log-sum-exp of the entries of ``x`` where ``mask`` holds; ``-inf`` (with zero
-    gradients, not NaN) for a row where it holds nowhere."""
-    nonempty = jnp.any(mask, axis=-1)
-    top = jnp.max(jnp.where(mask, x, -jnp.inf), axis=-1)
-    top = jax.lax.stop_gradient(jnp.where(nonempty, top, 0.0))
-    total = jnp.sum(jnp.exp(jnp.where(mask, x - top[:, None], -jnp.inf)), axis=-1)
-    return jnp.where(nonempty, top + jnp.log(jnp.where(nonempty, total, 1.0)), -jnp.inf)
 
 
 def _logits(mat: jax.Array, distance: Distance, temperature: float | jax.Array, loss: str) -> jax.Array:
@@ -543,7 +534,7 @@ def ntxent_loss(
     check_reduction(reduction)
     mat, pos, neg = _batch_pairs(embeddings, labels, where, distance, normalize_embeddings)
     logits = _logits(mat, distance, temperature, "ntxent_loss")
-    per_pair = jax.nn.softplus(_masked_logsumexp(logits, neg)[:, None] - logits)
+    per_pair = jax.nn.softplus(softmax.logsumexp(logits, neg)[:, None] - logits)
     return reduce(per_pair, reduction, where=pos)
 
 
@@ -604,5 +595,5 @@ def supervised_contrastive_loss(
     num_pos = jnp.sum(pos, axis=-1)
     has_pos = num_pos > 0
     mean_pos_logit = jnp.sum(jnp.where(pos, logits, 0.0), axis=-1) / jnp.maximum(num_pos, 1)
-    per_anchor = _masked_logsumexp(logits, pos | neg) - mean_pos_logit
+    per_anchor = softmax.logsumexp(logits, pos | neg) - mean_pos_logit
     return reduce(per_anchor, reduction, where=has_pos)

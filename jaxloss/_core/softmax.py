@@ -255,6 +255,17 @@ def _dense_statistics_bwd(res, g):  # type: ignore[no-untyped-def]
 _dense_statistics.defvjp(_dense_statistics_fwd, _dense_statistics_bwd)
 
 
+def logsumexp(x: jax.Array, where: jax.Array | None = None) -> jax.Array:
+    """Log-sum-exp over the last axis of the entries of ``x`` where ``where`` holds (all without it),
+    from :func:`row_statistics`: ``-inf``, with a zero gradient, for a row with no entry; an entry
+    left out influences neither the value nor the gradient, whatever it holds."""
+    z = x if where is None else jnp.where(where, x, -jnp.inf)
+    stats = row_statistics(z, jnp.full(z.shape[:-1], -1, jnp.int32))
+    nonempty = stats.sumexp > 0
+    log_s = jnp.log(jnp.where(nonempty, stats.sumexp, 1.0))
+    return jnp.where(nonempty, reference(stats.max) + log_s, -jnp.inf)
+
+
 # ----------------------------------------------------------------------------------------------
 # torch's rules for class-index targets
 
