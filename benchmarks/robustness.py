@@ -1,4 +1,4 @@
-"""Robustness report: for every loss in the test registry, random valid inputs and edge cases.
+"""Robustness report: for every loss in the registry (``references/``), random valid inputs and edge cases.
 
 Usage: ``python -m benchmarks.robustness [--cases N] [--out FILE] [NAME ...]``
 
@@ -22,8 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jaxloss as jl
-from tests.parity import to_torch
-from tests.registry import SPECS, Spec
+from references import SPECS, Spec, to_torch
 
 BATCHES = [(4,), (2, 3)]
 SCALES = [1e-3, 1.0, 30.0]

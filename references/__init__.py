@@ -1,13 +1,19 @@
-"""One description of every public loss, driving the property tests and the robustness report.
+"""One description of every public loss, for verification: the property tests, the self-check's
+stored reference values and the robustness report all start from it.
 
 A :class:`Spec` says how to draw valid inputs for any batch shape and scale, what torch (or the
 reference written in torch) computes for them, and which properties apply. A new loss joins the
-property suite by adding a Spec to the ``SPECS`` list of its family's module in this package
-(``tests/registry/<family>.py``); ``tests/test_properties.py`` checks that every loss of the
-catalogue has one.
+property suite, the self-check (``python -m jaxloss``, after ``python scripts/make_reference_values.py``)
+and the robustness report by adding a Spec to the ``SPECS`` list of its family's module in this
+package (``references/<family>.py``); ``tests/test_properties.py`` checks that every loss of the
+catalogue has one. The torch references of losses that torch does not have are written in those
+modules too, as public functions the family's tests import.
 
-Inputs are drawn as float64 numpy arrays (integer arrays for indices); each property casts the
-floating ones to the dtype it tests.
+This is a development package at the repository root (not shipped with ``jaxloss``): tests, scripts
+and benchmarks import it as ``references``, run from the repository root.
+
+Inputs are drawn as float64 numpy arrays (integer arrays for indices); each user casts the floating
+ones to the dtype it tests.
 """
 
 from __future__ import annotations
@@ -77,6 +83,14 @@ def normal(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0)
 
 def uniform(rng: np.random.Generator, shape: tuple[int, ...], low: float, high: float) -> np.ndarray:
     return rng.uniform(low, high, shape)
+
+
+def to_torch(a: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
+    """A numpy array as a torch tensor (a copy; integer arrays as int64, torch's index dtype)."""
+    t = torch.from_numpy(np.array(a, copy=True))
+    if np.issubdtype(np.asarray(a).dtype, np.integer):
+        t = t.long()
+    return t.requires_grad_(requires_grad)
 
 
 def torch_reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:

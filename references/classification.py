@@ -1,4 +1,5 @@
-"""Registry entries for the classification losses (references from tests/test_classification.py).
+"""Registry entries for the classification losses, and the torch references of the losses torch
+does not have (focal, poly-1, zero-one; also used by tests/test_classification.py).
 
 Class-axis losses draw channels-last inputs ``(*batch, C)`` with integer targets ``batch``; the
 elementwise ones (binary cross-entropy, KL divergence, soft margin) draw ``(*batch, C)`` too, so
@@ -13,8 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal, uniform
-from tests.test_classification import _torch_focal, _torch_layout, _torch_poly1, _torch_zero_one
+from references import Spec, normal, uniform
 
 C = 5
 _ALPHA = np.linspace(0.2, 1.0, C)
@@ -69,19 +69,61 @@ def _per_batch(torch_loss, x, y, reduction, **kw):
     return out.reshape(x.shape[:-1]) if reduction == "none" else out
 
 
+# --- torch references for the losses torch does not have -----------------------------------------
+# Channels-last logits ``x`` (..., C), class indices ``y`` (-100 ignored), class weights ``w`` (C,),
+# reduction ``r``, smoothing ``eps``: the per-sample loss, reduced with torch's weighted mean.
+
+
+def torch_layout(x: torch.Tensor) -> torch.Tensor:
+    """Channels-last (..., C) to torch's (N, C, d1, ...) for inputs of rank > 2."""
+    return x.movedim(-1, 1) if x.ndim > 2 else x
+
+
+def torch_weighted(loss: torch.Tensor, denominator: torch.Tensor, reduction: str) -> torch.Tensor:
+    """torch's weighted mean of a per-sample loss (sum / sum of the target weights)."""
+    return {"mean": lambda: loss.sum() / denominator.sum(), "sum": loss.sum, "none": lambda: loss}[reduction]()
+
+
+def torch_focal(x, y, w, r, gamma, alpha, eps):
+    """Softmax focal loss: sum_c t_c alpha_c w_c (1 - p_c)^gamma (-log p_c), t the smoothed one-hot target."""
+    lsm = torch.log_softmax(x, -1)
+    keep = y != -100
+    ys = torch.where(keep, y, 0)
+    t = (1 - eps) * F.one_hot(ys, x.shape[-1]).to(x.dtype) + eps / x.shape[-1]
+    per = (t * alpha * w * (1 - lsm.exp()) ** gamma * -lsm).sum(-1) * keep
+    return torch_weighted(per, w[ys] * keep, r)
+
+
+def torch_poly1(x, y, w, r, epsilon, eps):
+    """Poly-1 cross-entropy: torch's cross-entropy plus ``epsilon * w_y * (1 - p_t)``."""
+    keep = y != -100
+    ys = torch.where(keep, y, 0)
+    ce = F.cross_entropy(torch_layout(x), y, w, label_smoothing=eps, reduction="none")
+    p_t = (1 - eps) * torch.softmax(x, -1).gather(-1, ys[..., None])[..., 0] + eps / x.shape[-1]
+    per = ce + epsilon * w[ys] * (1 - p_t) * keep
+    return torch_weighted(per, w[ys] * keep, r)
+
+
+def torch_zero_one(x, y, r):
+    """Zero-one loss: 1 where the argmax is not the target (no gradient)."""
+    keep = y != -100
+    wrong = (x.argmax(-1) != y).float() * keep
+    return {"mean": lambda: wrong.sum() / keep.sum(), "sum": wrong.sum, "none": lambda: wrong}[r]()
+
+
 SPECS = [
     Spec(
         "cross_entropy",
         lambda rng, b, s: (_logits_labels(rng, b, s), {"label_smoothing": 0.1}),
         lambda x, y, reduction, label_smoothing: F.cross_entropy(
-            _torch_layout(x), y, reduction=reduction, label_smoothing=label_smoothing),
+            torch_layout(x), y, reduction=reduction, label_smoothing=label_smoothing),
         unreduced="batch", bad_shape=_bad_target_shape, max_scale=1e30,
     ),
     Spec(
         # log-probabilities: log_softmax of the scaled logits
         "nll_loss",
         lambda rng, b, s: ((_log_softmax(normal(rng, (*b, C), s)), _first_targets_zero(_labels(rng, b))), {}),
-        lambda x, y, reduction: F.nll_loss(_torch_layout(x), y, reduction=reduction),
+        lambda x, y, reduction: F.nll_loss(torch_layout(x), y, reduction=reduction),
         unreduced="batch", bad_shape=_bad_target_shape, max_scale=1e30,
     ),
     Spec(
@@ -137,14 +179,14 @@ SPECS = [
     Spec(
         "softmax_focal_loss",
         lambda rng, b, s: (_logits_labels(rng, b, s), {"gamma": 2.0, "alpha": _ALPHA, "label_smoothing": 0.1}),
-        lambda x, y, reduction, gamma, alpha, label_smoothing: _torch_focal(
+        lambda x, y, reduction, gamma, alpha, label_smoothing: torch_focal(
             x, y, torch.ones(C), reduction, gamma, _t(alpha), label_smoothing),
         unreduced="batch", bad_shape=_bad_target_shape, max_scale=1e30,
     ),
     Spec(
         "poly1_cross_entropy",
         lambda rng, b, s: (_logits_labels(rng, b, s), {"epsilon": 1.0, "label_smoothing": 0.1}),
-        lambda x, y, reduction, epsilon, label_smoothing: _torch_poly1(
+        lambda x, y, reduction, epsilon, label_smoothing: torch_poly1(
             x, y, torch.ones(C), reduction, epsilon, label_smoothing),
         unreduced="batch", bad_shape=_bad_target_shape, max_scale=1e30,
     ),
@@ -153,7 +195,7 @@ SPECS = [
         # random logits do not hit), so check_grads applies; it is not continuous, hence grad_order=1.
         "zero_one_loss",
         lambda rng, b, s: (_logits_labels(rng, b, s), {}),
-        lambda x, y, reduction: _torch_zero_one(x, y, reduction),
+        lambda x, y, reduction: torch_zero_one(x, y, reduction),
         unreduced="batch", bad_shape=_bad_target_shape, grad_order=1, max_scale=1e30,
     ),
 ]

@@ -1,4 +1,5 @@
-"""Registry entries for the embedding losses (references from tests/test_embedding.py).
+"""Registry entries for the embedding losses, and the torch references of the batch losses
+(pytorch-metric-learning semantics; also used by tests/test_embedding.py).
 
 The pair and triplet losses are elementwise or per-sample; the three batch losses
 (``contrastive_loss``, ``ntxent_loss``, ``supervised_contrastive_loss``) take one batch ``(N, D)`` of
@@ -14,10 +15,96 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal, uniform
-from tests.test_embedding import torch_contrastive, torch_ntxent, torch_supcon
+from references import Spec, normal, torch_reduce, uniform
 
 D = 4  # embedding size
+
+
+# --- pytorch-metric-learning losses: references in torch ----------------------------------------------
+
+
+def _t_pairs(labels: torch.Tensor, valid: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    n = labels.shape[0]
+    off = ~torch.eye(n, dtype=torch.bool)
+    if valid is not None:
+        off = off & torch.as_tensor(valid)
+    same = labels[:, None] == labels[None, :]
+    return same & off, ~same & off
+
+
+def _t_matrix(e: torch.Tensor, distance: str, normalize: bool) -> torch.Tensor:
+    """pytorch-metric-learning's LpDistance(p=2, power=1) / CosineSimilarity, by explicit differences."""
+    if normalize:
+        e = F.normalize(e, p=2, dim=1)
+    if distance == "cosine":
+        return e @ e.T
+    return torch.linalg.vector_norm(e[:, None, :] - e[None, :, :], dim=-1)
+
+
+def torch_contrastive(e, labels, *, pos_margin=0.0, neg_margin=1.0, distance="euclidean", normalize=True,
+                      reduction="mean", valid=None):
+    """ContrastiveLoss with its default AvgNonZeroReducer: each of the positive and negative pair
+    losses averaged over its non-zero entries, then added."""
+    mat = _t_matrix(e, distance, normalize)
+    pos, neg = _t_pairs(labels, valid)
+    if distance == "euclidean":
+        pos_loss, neg_loss = F.relu(mat - pos_margin), F.relu(neg_margin - mat)
+    else:
+        pos_loss, neg_loss = F.relu(pos_margin - mat), F.relu(mat - neg_margin)
+    pos_loss, neg_loss = pos_loss * pos, neg_loss * neg
+    if reduction != "mean":
+        return torch_reduce(pos_loss + neg_loss, reduction)
+
+    def avg_non_zero(losses):
+        nonzero = losses > 0
+        return losses[nonzero].mean() if nonzero.any() else losses.sum() * 0
+
+    return avg_non_zero(pos_loss[pos]) + avg_non_zero(neg_loss[neg])
+
+
+def torch_ntxent(e, labels, *, temperature=0.07, distance="cosine", normalize=True, reduction="mean", valid=None):
+    """NTXentLoss as pytorch-metric-learning computes it: one loss per positive pair (a, p),
+    -log(e^{s_ap/t} / (e^{s_ap/t} + sum_n e^{s_an/t}) + tiny), mean over the positive pairs."""
+    mat = _t_matrix(e, distance, normalize)
+    sim = mat if distance == "cosine" else -mat
+    pos, neg = _t_pairs(labels, valid)
+    a1, p = pos.nonzero(as_tuple=True)
+    pos_pairs = sim[a1, p].unsqueeze(1) / temperature
+    neg_pairs = (sim[a1] / temperature).masked_fill(~neg[a1], -math.inf)
+    max_val = torch.max(pos_pairs, neg_pairs.max(dim=1, keepdim=True)[0]).detach()
+    numerator = torch.exp(pos_pairs - max_val).squeeze(1)
+    denominator = torch.exp(neg_pairs - max_val).sum(dim=1) + numerator
+    per_pair = -torch.log(numerator / denominator + torch.finfo(e.dtype).tiny)
+    n = e.shape[0]
+    if reduction == "none":
+        return torch.zeros(n, n, dtype=e.dtype).index_put((a1, p), per_pair)
+    if reduction == "sum":
+        return per_pair.sum()
+    return per_pair.mean() if len(per_pair) else per_pair.sum() * 0
+
+
+def torch_supcon(e, labels, *, temperature=0.1, distance="cosine", normalize=True, reduction="mean", valid=None):
+    """SupConLoss as pytorch-metric-learning computes it (max-shift, masked log-sum-exp, mean of the
+    positives' log-probabilities); 'mean' over the anchors that have a positive."""
+    mat = _t_matrix(e, distance, normalize)
+    mat = (mat if distance == "cosine" else -mat) / temperature
+    mat = mat - mat.max(dim=1, keepdim=True)[0].detach()
+    pos, neg = _t_pairs(labels, valid)
+    keep = pos | neg
+    rows = keep.any(dim=1, keepdim=True)
+    masked = torch.where(rows, mat.masked_fill(~keep, -math.inf), torch.zeros_like(mat))  # no all -inf row
+    denominator = torch.logsumexp(masked, dim=1, keepdim=True).masked_fill(~rows, 0)
+    log_prob = mat - denominator
+    per_anchor = -(pos * log_prob).sum(dim=1) / (pos.sum(dim=1) + torch.finfo(e.dtype).tiny)
+    has_pos = pos.any(dim=1)
+    if reduction == "none":
+        return per_anchor * has_pos
+    if reduction == "sum":
+        return (per_anchor * has_pos).sum()
+    return per_anchor[has_pos].mean() if has_pos.any() else per_anchor.sum() * 0
+
+
+# --- registry entries ------------------------------------------------------------------------------
 
 
 def _signs(rng, batch):

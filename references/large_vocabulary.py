@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal
+from references import Spec, normal
 
 D, V = 4, 6
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal, torch_reduce, uniform
+from references import Spec, normal, torch_reduce, uniform
 
 
 def _pair(rng, batch, scale):

@@ -1,4 +1,6 @@
-"""Registry entries for the segmentation losses (smp references from tests/test_segmentation.py).
+"""Registry entries for the segmentation losses, and their torch references written from
+segmentation_models_pytorch's published formulas (smp semantics, in torch's layout ``(N, C, ...)``;
+also used by tests/test_segmentation.py).
 
 All five losses reduce over pixels: the leading ``batch_shape`` dimensions are images (and a
 trailing pixel axis follows), while the unreduced loss is per class (Dice, Jaccard, Tversky) or a
@@ -12,12 +14,119 @@ scalar / per image (Lovasz). Hence, for every entry:
 """
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from tests.registry import Spec, normal, torch_reduce
-from tests.test_segmentation import ref_lovasz_hinge, ref_lovasz_softmax, ref_overlap
+from references import Spec, normal, torch_reduce
 
 P, C = 5, 3  # pixels per image, classes
 MODES = ("binary", "multiclass", "multilabel")
+
+# --- torch references (smp semantics) --------------------------------------------------------------
+
+
+def ref_overlap(kind, y_pred, y_true, mode, from_logits=True, smooth=0.0, eps=1e-7, ignore_index=None,
+                log_loss=False, alpha=0.5, beta=0.5):
+    """Per-class losses of smp's DiceLoss / JaccardLoss / TverskyLoss (before their mean)."""
+    if from_logits:
+        y_pred = y_pred.log_softmax(dim=1).exp() if mode == "multiclass" else F.logsigmoid(y_pred).exp()
+    bs, num_classes, dims = y_true.size(0), y_pred.size(1), (0, 2)
+    if mode == "multiclass":
+        y_true = y_true.view(bs, -1)
+        y_pred = y_pred.view(bs, num_classes, -1)
+        if ignore_index is not None:
+            mask = y_true != ignore_index
+            y_pred = y_pred * mask.unsqueeze(1)
+            y_true = F.one_hot((y_true * mask).long(), num_classes).permute(0, 2, 1) * mask.unsqueeze(1)
+        else:
+            y_true = F.one_hot(y_true, num_classes).permute(0, 2, 1)
+    else:
+        c = 1 if mode == "binary" else num_classes
+        y_true, y_pred = y_true.reshape(bs, c, -1), y_pred.reshape(bs, c, -1)
+        if ignore_index is not None:
+            mask = y_true != ignore_index
+            y_pred, y_true = y_pred * mask, y_true * mask
+    y_true = y_true.type_as(y_pred)
+    inter = torch.sum(y_pred * y_true, dim=dims)
+    if kind == "dice":
+        score = (2 * inter + smooth) / (torch.sum(y_pred + y_true, dim=dims) + smooth).clamp_min(eps)
+    elif kind == "jaccard":
+        union = torch.sum(y_pred + y_true, dim=dims) - inter
+        score = (inter + smooth) / (union + smooth).clamp_min(eps)
+    else:
+        fp = torch.sum(y_pred * (1.0 - y_true), dim=dims)
+        fn = torch.sum((1 - y_pred) * y_true, dim=dims)
+        score = (inter + smooth) / (inter + alpha * fp + beta * fn + smooth).clamp_min(eps)
+    loss = -torch.log(score.clamp_min(eps)) if log_loss else 1.0 - score
+    return loss * (y_true.sum(dims) > 0).to(loss.dtype)
+
+
+def _t_lovasz_grad(gt_sorted):
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.cumsum(0)
+    union = gts + (1 - gt_sorted).cumsum(0)
+    jaccard = 1.0 - intersection / union
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
+def _t_hinge_flat(logits, labels):
+    errors = 1.0 - logits * (2.0 * labels - 1.0)
+    errors_sorted, perm = torch.sort(errors, dim=0, descending=True)
+    return torch.dot(F.relu(errors_sorted), _t_lovasz_grad(labels[perm]))
+
+
+def _t_softmax_flat(probas, labels, classes="present", weight=None):
+    losses, weights = [], []
+    for c in range(probas.size(1)):
+        fg = (labels == c).type_as(probas)
+        if classes == "present" and fg.sum() == 0:
+            continue
+        errors = (fg - probas[:, c]).abs()
+        errors_sorted, perm = torch.sort(errors, 0, descending=True)
+        losses.append(torch.dot(errors_sorted, _t_lovasz_grad(fg[perm])))
+        weights.append(1.0 if weight is None else weight[c])
+    if not losses:
+        return probas.sum() * 0.0
+    w = torch.stack([torch.as_tensor(v, dtype=probas.dtype) for v in weights])
+    return (torch.stack(losses) * w).sum() / w.sum()
+
+
+def _t_images(fn, scores, labels, per_image, ignore, reduction):
+    """smp's per-image loop, except that images with no pixel left are left out of the mean."""
+    rows = list(zip(scores, labels)) if per_image else [(scores, labels)]
+    out = []
+    for s, lab in rows:
+        valid = lab != ignore if ignore is not None else torch.ones_like(lab, dtype=torch.bool)
+        out.append((fn(s, lab, valid), bool(valid.any())))
+    if not per_image:
+        return out[0][0]
+    losses = torch.stack([v if ok else v * 0 for v, ok in out])
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    kept = [v for v, ok in out if ok]
+    return torch.stack(kept).mean() if kept else losses.sum() * 0
+
+
+def ref_lovasz_hinge(logits, labels, per_image=False, ignore=None, reduction="mean"):
+    return _t_images(lambda s, lab, v: _t_hinge_flat(s[v], lab[v].float()) if v.any() else s.sum() * 0,
+                     logits, labels, per_image, ignore, reduction)
+
+
+def ref_lovasz_softmax(logits, labels, per_image=False, ignore=None, classes="present", weight=None, reduction="mean"):
+    probas = logits.softmax(dim=1)  # (N, C, H, W)
+
+    class_dim = 0 if per_image else 1  # p is one image (C, H, W) or the batch (N, C, H, W)
+
+    def one(p, lab, v):
+        flat = p.movedim(class_dim, -1).reshape(-1, p.size(class_dim))
+        return _t_softmax_flat(flat[v.reshape(-1)], lab.reshape(-1)[v.reshape(-1)], classes, weight)
+
+    return _t_images(one, probas, labels, per_image, ignore, reduction)
+
+
+# --- registry entries ------------------------------------------------------------------------------
 
 
 def _overlap(extra=None):

@@ -1,9 +1,11 @@
-"""Registry entry for the sequence loss (CTC; reference: torch's F.ctc_loss, time-major)."""
+"""Registry entry for the sequence loss (CTC; reference: torch's F.ctc_loss, time-major, with the
+true gradient)."""
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 
-from tests.registry import Spec, normal
+from references import Spec, normal
 
 T, C, S = 6, 4, 3  # frames, classes (blank 0 included), padded target length
 
@@ -32,14 +34,32 @@ def _ctc(rng, batch, scale):
     return (log_probs, targets.astype(np.int64), input_lengths.astype(np.int64), target_lengths.astype(np.int64)), {}
 
 
-def _torch_ctc(log_probs, targets, input_lengths, target_lengths, reduction):
-    return F.ctc_loss(log_probs.transpose(0, 1), targets.clamp(0, C - 1), input_lengths, target_lengths,
-                      reduction=reduction)
+def torch_ctc(log_probs, targets, input_lengths, target_lengths, reduction):
+    """torch's ``F.ctc_loss`` on batch-major ``log_probs`` (transposed to its time-major layout), with
+    the true gradient.
+
+    torch's CTC backward returns the gradient with respect to ``log_probs`` plus ``exp(log_probs)``
+    on each sample's frames (it assumes a ``log_softmax`` before it); jaxloss returns the true
+    gradient. A term of value 0 and gradient ``-exp(log_probs)`` on the frames of the samples whose
+    loss is finite is subtracted, so that autograd through this reference gives the true gradient;
+    the value is torch's, unchanged.
+    """
+    targets = targets.clamp(0, C - 1)  # padding is ignored by both; torch wants labels in range
+    value = F.ctc_loss(log_probs.transpose(0, 1), targets, input_lengths, target_lengths, reduction=reduction)
+    per_sample = F.ctc_loss(log_probs.detach().transpose(0, 1), targets, input_lengths, target_lengths, reduction="none")
+    frames = (torch.arange(log_probs.shape[1])[None, :] < input_lengths[:, None])[..., None]
+    extra = (log_probs.exp() * frames).sum(dim=(1, 2)) * torch.isfinite(per_sample)
+    extra = extra - extra.detach()  # value 0, gradient exp(log_probs) on the frames
+    if reduction == "none":
+        return value - extra
+    if reduction == "sum":
+        return value - extra.sum()
+    return value - (extra / target_lengths.clamp(min=1)).mean()
 
 
 SPECS = [
     # mean_is_average=False: "mean" divides each loss by its target length (clamped to 1) first, as torch.
     # max_scale: _NEG = -1e30 stands for log(0), so an alignment whose log-probability sums below
     # -5e29 counts as impossible (inf); logits of scale 1e15 stay far from that.
-    Spec("ctc_loss", _ctc, _torch_ctc, unreduced="other", mean_is_average=False, max_scale=1e15),
+    Spec("ctc_loss", _ctc, torch_ctc, unreduced="other", mean_is_average=False, max_scale=1e15),
 ]

@@ -17,7 +17,7 @@ Checks:
   device's ``reduction="sum"`` equals the whole batch's sum, values and gradients. This is where
   ``shard_map``'s typing of per-device values bites (a ``lax.cond``/``scan`` carry or a
   ``custom_vjp`` argument that is replicated while the rest varies, see
-  :func:`jaxloss._numerics.varying_like`). Losses that couple the samples of a batch
+  :func:`jaxloss._core.numerics.varying_like`). Losses that couple the samples of a batch
   (``separable=False``) are left out: their per-device sums are not the global loss.
 * ``global/...``: the ``"mean"`` of a sharded batch with unevenly masked/weighted shards is the
   global mean, written out by hand in numpy, and differs from the mean of per-device means.

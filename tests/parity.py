@@ -14,12 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-
-def to_torch(a: np.ndarray, requires_grad: bool = False) -> torch.Tensor:
-    t = torch.from_numpy(np.array(a, copy=True))
-    if np.issubdtype(np.asarray(a).dtype, np.integer):
-        t = t.long()
-    return t.requires_grad_(requires_grad)
+from references import to_torch
 
 
 def _cotangent(shape: tuple[int, ...], dtype: Any, seed: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from jax.experimental import checkify
 
 import jaxloss as jl
+from references.classification import torch_focal, torch_layout, torch_poly1, torch_zero_one
 from tests.parity import assert_finite, assert_parity, rand, randint, randn
 
 C = 5  # classes in the random cases
@@ -40,20 +41,6 @@ class Config:
     grad: tuple[int, ...] = (0,)
     where_shape: str = "sample"  # the unreduced loss has one value per "sample" or per "element"
     tol: float = 1e-5
-
-
-def _torch_layout(x: torch.Tensor) -> torch.Tensor:
-    """Channels-last (..., C) to torch's (N, C, d1, ...) for inputs of rank > 2."""
-    return x.movedim(-1, 1) if x.ndim > 2 else x
-
-
-def _torch_reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
-
-
-def _torch_weighted(loss: torch.Tensor, denominator: torch.Tensor, reduction: str) -> torch.Tensor:
-    """torch's weighted mean of a per-sample loss (sum / sum of the target weights)."""
-    return {"mean": lambda: loss.sum() / denominator.sum(), "sum": loss.sum, "none": lambda: loss}[reduction]()
 
 
 # --- input makers: (batch shape, seed) -> arrays ---------------------------------------------------
@@ -136,49 +123,22 @@ def _multilabel(shape, seed):
     return x, y
 
 
-# --- torch references for the losses torch does not have -----------------------------------------
-
-
-def _torch_focal(x, y, w, r, gamma, alpha, eps):
-    lsm = torch.log_softmax(x, -1)
-    keep = y != -100
-    ys = torch.where(keep, y, 0)
-    t = (1 - eps) * F.one_hot(ys, x.shape[-1]).to(x.dtype) + eps / x.shape[-1]
-    per = (t * alpha * w * (1 - lsm.exp()) ** gamma * -lsm).sum(-1) * keep
-    return _torch_weighted(per, w[ys] * keep, r)
-
-
-def _torch_poly1(x, y, w, r, epsilon, eps):
-    keep = y != -100
-    ys = torch.where(keep, y, 0)
-    ce = F.cross_entropy(_torch_layout(x), y, w, label_smoothing=eps, reduction="none")
-    p_t = (1 - eps) * torch.softmax(x, -1).gather(-1, ys[..., None])[..., 0] + eps / x.shape[-1]
-    per = ce + epsilon * w[ys] * (1 - p_t) * keep
-    return _torch_weighted(per, w[ys] * keep, r)
-
-
-def _torch_zero_one(x, y, r):
-    keep = y != -100
-    wrong = (x.argmax(-1) != y).float() * keep
-    return {"mean": lambda: wrong.sum() / keep.sum(), "sum": wrong.sum, "none": lambda: wrong}[r]()
-
-
 CONFIGS = [
     Config("cross_entropy", lambda x, y, r: jl.cross_entropy(x, y, reduction=r),
-           lambda x, y, r: F.cross_entropy(_torch_layout(x), y, reduction=r), _logits_labels),
+           lambda x, y, r: F.cross_entropy(torch_layout(x), y, reduction=r), _logits_labels),
     *[
         Config(f"cross_entropy_weight_ignore_smooth{eps}",
                lambda x, y, w, r, eps=eps: jl.cross_entropy(x, y, w, reduction=r, label_smoothing=eps),
-               lambda x, y, w, r, eps=eps: F.cross_entropy(_torch_layout(x), y, w, reduction=r, label_smoothing=eps),
+               lambda x, y, w, r, eps=eps: F.cross_entropy(torch_layout(x), y, w, reduction=r, label_smoothing=eps),
                _logits_labels_weight)  # torch has no gradient for class weights: see test_class_weight_gradients
         for eps in (0.0, 0.1, 1.0)
     ],
     Config("cross_entropy_probs_weight_smooth",
            lambda x, t, w, r: jl.cross_entropy(x, t, w, reduction=r, label_smoothing=0.2),
-           lambda x, t, w, r: F.cross_entropy(_torch_layout(x), _torch_layout(t), w, reduction=r, label_smoothing=0.2),
+           lambda x, t, w, r: F.cross_entropy(torch_layout(x), torch_layout(t), w, reduction=r, label_smoothing=0.2),
            lambda s, seed: (*_logits_probs(s, seed), rand((C,), seed + 3, 0.2, 2.0)), grad=(0, 1, 2)),
     Config("nll_weight_ignore", lambda x, y, w, r: jl.nll_loss(x, y, w, reduction=r),
-           lambda x, y, w, r: F.nll_loss(_torch_layout(x), y, w, reduction=r), _log_probs_labels_weight),
+           lambda x, y, w, r: F.nll_loss(torch_layout(x), y, w, reduction=r), _log_probs_labels_weight),
     Config("bce", lambda x, y, r: jl.binary_cross_entropy(x, y, reduction=r),
            lambda x, y, r: F.binary_cross_entropy(x, y, reduction=r), _probs_pair, grad=(0, 1), where_shape="element"),
     Config("bce_weight", lambda x, y, w, r: jl.binary_cross_entropy(x, y, w, reduction=r),
@@ -217,17 +177,17 @@ CONFIGS = [
         Config(f"focal_gamma{g}_smooth{eps}",
                lambda x, y, w, r, g=g, eps=eps: jl.softmax_focal_loss(
                    x, y, w, gamma=g, alpha=np.linspace(0.2, 1.0, C, dtype=np.float32), label_smoothing=eps, reduction=r),
-               lambda x, y, w, r, g=g, eps=eps: _torch_focal(x, y, w, r, g, torch.linspace(0.2, 1.0, C), eps),
+               lambda x, y, w, r, g=g, eps=eps: torch_focal(x, y, w, r, g, torch.linspace(0.2, 1.0, C), eps),
                _logits_labels_weight, grad=(0, 2))
         for g, eps in ((2.0, 0.0), (0.5, 0.1))  # gamma = 0: see test_focal_gamma_zero_and_poly1_epsilon_zero_equal_cross_entropy
     ],
     *[
         Config(f"poly1_eps{e}_smooth{eps}",
                lambda x, y, w, r, e=e, eps=eps: jl.poly1_cross_entropy(x, y, w, epsilon=e, label_smoothing=eps, reduction=r),
-               lambda x, y, w, r, e=e, eps=eps: _torch_poly1(x, y, w, r, e, eps), _logits_labels_weight)
+               lambda x, y, w, r, e=e, eps=eps: torch_poly1(x, y, w, r, e, eps), _logits_labels_weight)
         for e, eps in ((1.0, 0.0), (-0.5, 0.2))
     ],
-    Config("zero_one", lambda x, y, r: jl.zero_one_loss(x, y, reduction=r), _torch_zero_one, _logits_labels_ignored,
+    Config("zero_one", lambda x, y, r: jl.zero_one_loss(x, y, reduction=r), torch_zero_one, _logits_labels_ignored,
            grad=()),
 ]
 BY_ID = {c.id: c for c in CONFIGS}

@@ -1,4 +1,4 @@
-"""Property tests over every loss, driven by ``tests/registry.py``.
+"""Property tests over every loss, driven by the registry in ``references/``.
 
 Hypothesis draws the seed, the batch shape and the input scale; the registry turns them into valid
 inputs. The CI profile is small (``HYPOTHESIS_PROFILE=ci``, the default); run
@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import jaxloss as jl
-from tests.parity import to_torch
-from tests.registry import SPECS, Spec
+from references import SPECS, Spec, to_torch
 
 BATCHES = [(1,), (3,), (2, 3), (4, 1)]
 NAMES = sorted(SPECS)

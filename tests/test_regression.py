@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from jax.experimental import checkify
 
 import jaxloss as jl
+from references import torch_reduce
 from tests.parity import assert_finite, assert_parity, rand
 
 
@@ -119,24 +120,20 @@ CONFIGS = [
     Config(
         "log_cosh",
         lambda x, y, r, **kw: jl.log_cosh_loss(x, y, reduction=r, **kw),
-        lambda x, y, r: _torch_reduce(torch.log(torch.cosh(x - y)), r),
+        lambda x, y, r: torch_reduce(torch.log(torch.cosh(x - y)), r),
         _pair,
     ),
     *[
         Config(
             f"quantile{q}",
             lambda x, y, r, q=q, **kw: jl.quantile_loss(x, y, quantile=q, reduction=r, **kw),
-            lambda x, y, r, q=q: _torch_reduce(torch.maximum(q * (y - x), (q - 1) * (y - x)), r),
+            lambda x, y, r, q=q: torch_reduce(torch.maximum(q * (y - x), (q - 1) * (y - x)), r),
             _pair,
         )
         for q in (0.1, 0.5, 0.9)
     ],
 ]
 BY_ID = {c.id: c for c in CONFIGS}
-
-
-def _torch_reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
 
 
 def _tolerance(config: Config) -> dict[str, float]:
