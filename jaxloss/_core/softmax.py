@@ -137,6 +137,16 @@ def merge(a: RowStats, b: RowStats) -> RowStats:
     return RowStats(top, a.sumexp + b.sumexp, a.target + b.target, a.spread + b.spread, a.weight + b.weight)
 
 
+def merge_along(stats: RowStats, axis: int) -> RowStats:
+    """The statistics of blocks laid out along ``axis`` of each field (pieces of long rows, viewed
+    as ``(..., pieces, width)``), merged: the rule of :func:`merge` as one reduction."""
+    top = jnp.max(stats.max, axis=axis, keepdims=True)
+    local = _rescaled(stats._replace(weight=jnp.broadcast_to(stats.weight, stats.max.shape)), top)
+    total = lambda v: jnp.sum(v, axis=axis)  # noqa: E731
+    return RowStats(jnp.squeeze(top, axis), total(local.sumexp), total(local.target), total(local.spread),
+                    total(local.weight))
+
+
 def merge_across(stats: RowStats, axis_name: Any) -> RowStats:
     """The statistics of the blocks held by the devices along ``axis_name`` (inside ``shard_map``):
     the rule of :func:`merge`, with ``pmax``/``psum`` of per-row vectors (the logits stay put)."""
@@ -220,7 +230,17 @@ def row_statistics(x: jax.Array, target: jax.Array, weight: jax.Array | None = N
 def _dense_forward(x: jax.Array, target: jax.Array, weight: jax.Array | None) -> RowStats:
     c = x.shape[-1]
     pieces = -(-c // BLOCK)
+    if pieces == 1:
+        return block_statistics(x, target, weight)
     width = -(-c // pieces)
+    if c % pieces == 0:  # equal pieces: one reduction over a (..., pieces, width) view, then merged
+        starts = jnp.arange(pieces, dtype=target.dtype) * width
+        pieced = x.reshape(*x.shape[:-1], pieces, width)
+        w = None if weight is None else weight.reshape(*weight.shape[:-1], pieces, width)
+        # the barrier keeps XLA from folding the merge back into one reduction over the whole row
+        # (max of the pieces' maxima -> max over the row: 5x slower on XLA:CPU for 131072 classes)
+        pieces_stats = lax.optimization_barrier(block_statistics(pieced, target[..., None] - starts, w))
+        return merge_along(pieces_stats, axis=-1)
     stats = None
     for start in range(0, c, width):
         size = min(width, c - start)
