@@ -66,6 +66,11 @@ def _vector_norm_jvp(p: float, primals: tuple[jax.Array], tangents: tuple[jax.Ar
     if p == math.inf:
         at_max = a == n
         g = jnp.sign(v) * at_max / jnp.sum(at_max, axis=-1, keepdims=True)
+    elif p == 2:  # v / ||v|| (the general powers below cost two transcendental calls per entry)
+        nonzero_n = n > 0
+        g = jnp.where(nonzero_n, v / jnp.where(nonzero_n, n, 1.0), 0.0)
+    elif p == 1:
+        g = jnp.sign(v)
     else:
         nonzero_v, nonzero_n = v != 0, n > 0
         a_pow = jnp.where(nonzero_v, jnp.where(nonzero_v, a, 1.0) ** (p - 1), 0.0)
