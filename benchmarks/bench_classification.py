@@ -73,7 +73,7 @@ def _small_cases() -> list[BenchCase]:
     kinds, calls = ("value+grad",), SMALL_CALLS
     args, torch_args = _logits_labels(n, c)
     log_p, q = jax.nn.log_softmax(args[0]), jax.nn.softmax(args[0][::-1])
-    torch_kl_args = (torch.from_numpy(np.asarray(log_p)), torch.from_numpy(np.asarray(q)))
+    torch_kl_args = (torch.from_numpy(np.array(log_p)), torch.from_numpy(np.array(q)))
     return (
         _ce_cases(n, c, kinds, calls)
         + _bce_cases(n, c, kinds, calls)
