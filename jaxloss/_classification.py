@@ -20,7 +20,7 @@ from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
 from jaxloss._core.numerics import varying_like
-from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.reduction import Reduction, inert, reduce
 from jaxloss._core.runtime import flag_invalid
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
@@ -69,27 +69,30 @@ def _probability_target(target: jax.Array, input: ArrayLike) -> jax.Array:
     return t
 
 
-def _mask(keep: jax.Array, where: ArrayLike | None) -> jax.Array:
-    """``keep`` (the samples not ignored) combined with a user ``where`` mask."""
-    return keep if where is None else keep & _checks.mask(where, keep.shape)
+def _counted(target: jax.Array, where: ArrayLike | None, ignore_index: int | None) -> tuple[jax.Array, jax.Array]:
+    """``(target, counts)``: the class-index targets with those ``where`` masks replaced by class 0
+    (:func:`jaxloss._core.reduction.inert`: a bad index there is not an error, and nothing reaches
+    the gradient), and which samples count (``where`` allows them and ``target != ignore_index``;
+    ignored targets keep ``ignore_index``)."""
+    masked = None if where is None else _checks.mask(where, target.shape)
+    counts = jnp.ones(target.shape, bool) if ignore_index is None else target != ignore_index
+    counts = counts if masked is None else counts & masked
+    return inert(masked, target), counts
 
 
 def _class_index_cross_entropy(
-    x: jax.Array, target: jax.Array, class_weight: jax.Array | None, *, ignore_index: int,
+    x: jax.Array, target: jax.Array, counts: jax.Array, class_weight: jax.Array | None, *, ignore_index: int,
     label_smoothing: float | jax.Array, loss: str,
-) -> tuple[softmax.Finished, jax.Array, jax.Array, jax.Array]:
-    """The engine's finished statistics of the logits ``x`` (classes last) and torch's per-sample
-    cross-entropy from them: ``(finished, per_sample, denominator_weight, keep)``."""
-    finished = softmax.finish(softmax.row_statistics(x, target, class_weight))
-    per_sample, denominator, keep = softmax.class_index_terms(
+) -> tuple[softmax.Finished, jax.Array, jax.Array]:
+    """The engine's finished statistics of the logits ``x`` (classes last), 0 for the samples that do
+    not count (so that whatever their logits hold reaches no gradient), and torch's per-sample
+    cross-entropy from them: ``(finished, per_sample, denominator_weight)``."""
+    finished = softmax.finish(softmax.counted(counts, softmax.row_statistics(x, target, class_weight)))
+    per_sample, denominator, _ = softmax.class_index_terms(
         finished, target, class_weight=class_weight, num_classes=x.shape[-1], ignore_index=ignore_index,
         label_smoothing=label_smoothing, loss=loss,
     )
-    return finished, per_sample, denominator, keep
-
-
-# ----------------------------------------------------------------------------------------------
-# Cross-entropy and negative log-likelihood
+    return finished, per_sample, denominator
 
 
 @loss(
@@ -166,19 +169,23 @@ def cross_entropy(
     if jnp.issubdtype(target.dtype, jnp.floating):
         # soft targets: sum_c t'_c w_c (lse - x_c), the engine's spread with per-row weights t' w
         probs = jnp.moveaxis(_probability_target(target, input), axis, -1).astype(acc)
+        masked = None if where is None else _checks.mask(where, x.shape[:-1])
+        probs = inert(masked, probs, features=1)
         eps, _ = softmax.smoothing_rule(label_smoothing, acc)
         per_class = (1 - eps) * probs + eps / c
         if class_weight is not None:
             per_class = per_class * class_weight
         no_class = jnp.full(x.shape[:-1], -1, jnp.int32)
-        per_sample = softmax.finish(softmax.row_statistics(x, no_class, per_class)).smooth
+        stats = softmax.row_statistics(x, no_class, per_class)
+        per_sample = softmax.finish(stats if masked is None else softmax.counted(masked, stats)).smooth
         per_sample = softmax.flag_smoothing(per_sample, label_smoothing, loss="cross_entropy")
         return _as_input_dtype(reduce(per_sample, reduction, where=where), x)
-    target = _index_target(target, input, axis)
-    _, per_sample, denominator, keep = _class_index_cross_entropy(
-        x, target, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing, loss="cross_entropy"
+    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    _, per_sample, denominator = _class_index_cross_entropy(
+        x, target, counts, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        loss="cross_entropy",
     )
-    return _as_input_dtype(reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator), x)
+    return _as_input_dtype(reduce(per_sample, reduction, where=counts, divide_by=denominator), x)
 
 
 @loss(counterpart="`F.nll_loss`", static=("ignore_index", "axis"))
@@ -223,14 +230,14 @@ def nll_loss(
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     class_weight = _class_weight(weight, c, softmax.accumulation_dtype(x.dtype))
-    target = _index_target(target, input, axis)
+    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
     picked = jnp.take_along_axis(x, jnp.clip(target, 0, c - 1)[..., None], axis=-1)[..., 0]
     zero = jnp.zeros_like(picked)
-    per_sample, denominator, keep = softmax.class_index_terms(
-        softmax.Finished(zero, -picked, zero), target, class_weight=class_weight, num_classes=c,
-        ignore_index=ignore_index, label_smoothing=0.0, loss="nll_loss",
+    per_sample, denominator, _ = softmax.class_index_terms(
+        softmax.Finished(zero, -jnp.where(counts, picked, 0.0), zero), target, class_weight=class_weight,
+        num_classes=c, ignore_index=ignore_index, label_smoothing=0.0, loss="nll_loss",
     )
-    return reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator)
+    return reduce(per_sample, reduction, where=counts, divide_by=denominator)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,23 +299,24 @@ def softmax_focal_loss(
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
     class_weight = _class_weight(weight, c, acc)
-    target = _index_target(target, input, axis)
+    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
     factor = jnp.ones((c,), acc) if class_weight is None else class_weight
     if alpha is not None:
         (alpha_,) = _checks.floating(alpha=alpha)
         factor = factor * _checks.broadcastable_to("alpha", alpha_, (c,), "the class axis of shape").astype(acc)
-    finished = softmax.finish(softmax.row_statistics(x, target))
+    finished = softmax.finish(softmax.counted(counts, softmax.row_statistics(x, target)))
     keep, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, ignore_index, acc)
     eps, smoothing = softmax.smoothing_rule(label_smoothing, acc)
     gamma = jnp.asarray(gamma, acc)
     per_sample = (1 - eps) * factor[jnp.where(in_range, target, 0)] * _focal_term(-finished.nll, gamma)
     # replicated options typed as varying like the logits under shard_map, so that their per-device
     # cotangents are summed across devices (see varying_like)
-    smoothed = _smoothed_focal_sum(x, finished.lse, varying_like(factor, x), varying_like(gamma, x), smoothing)
+    smoothed = _smoothed_focal_sum(x, finished.lse, varying_like(factor, x), varying_like(gamma, x),
+                                   smoothing & counts)
     per_sample = per_sample + jnp.where(smoothing, eps / c * smoothed, 0.0)
     per_sample = softmax.flag_targets(per_sample, keep, in_range, c, ignore_index, loss="softmax_focal_loss")
     per_sample = softmax.flag_smoothing(per_sample, label_smoothing, loss="softmax_focal_loss")
-    result = reduce(per_sample, reduction, where=_mask(keep, where), divide_by=jnp.where(keep, target_weight, 0.0))
+    result = reduce(per_sample, reduction, where=counts, divide_by=jnp.where(keep, target_weight, 0.0))
     return _as_input_dtype(result, x)
 
 
@@ -342,53 +350,54 @@ _ROW_BLOCK_ELEMENTS = 2**22
 
 
 @jax.custom_vjp
-def _smoothed_focal_sum(
-    x: jax.Array, lse: jax.Array, factor: jax.Array, gamma: jax.Array, smoothing: jax.Array
-) -> jax.Array:
+def _smoothed_focal_sum(x: jax.Array, lse: jax.Array, factor: jax.Array, gamma: jax.Array, use: jax.Array) -> jax.Array:
     r""":math:`\sum_c f_c \varphi(\log p_c)` per row (:math:`\varphi` of :func:`_focal_term`,
-    :math:`\log p = x - \mathrm{lse}`), the label-smoothing part of the focal loss.
+    :math:`\log p = x - \mathrm{lse}`), the label-smoothing part of the focal loss, in the rows where
+    ``use`` holds (label smoothing is on and the sample counts).
 
     Forward and backward passes walk blocks of rows (``lax.map``), so that what XLA materialises of
     the many elementwise terms is at most a block's worth, never an array of the logits' size; the
-    custom gradient saves only ``x`` and ``lse``. Without smoothing every term is computed at
-    ``log p = -1`` instead (finite; the caller drops the sum), so that a ``-inf`` logit does not
-    reach the gradient."""
-    def compute() -> jax.Array:
-        return _row_blocks(lambda xr, lr: jnp.sum(factor * _focal_term(_smoothed_log_p(xr, lr, smoothing), gamma), -1),
-                           x, lse)
+    custom gradient saves only ``x`` and ``lse``, and skips the work when no row uses it. In the
+    other rows every term is computed at ``log p = -1`` instead (finite; the caller drops the sum),
+    so that what their logits hold (``-inf``, NaN) reaches no gradient."""
 
-    return jax.lax.cond(smoothing, compute, lambda: jnp.zeros_like(lse))
+    def compute() -> jax.Array:
+        return _row_blocks(lambda xr, lr, ur: jnp.sum(factor * _focal_term(_smoothed_log_p(xr, lr, ur), gamma), -1),
+                           x, lse, use)
+
+    return jax.lax.cond(jnp.any(use), compute, lambda: jnp.zeros_like(lse))
 
 
 def _row_blocks(fn: Any, x: jax.Array, *per_row: jax.Array) -> Any:
     """``fn(x_row, *per_row_values)`` for every row of ``x`` (classes last), computed a block of rows
     at a time."""
     rows = x.reshape(-1, x.shape[-1])
-    out = jax.lax.map(lambda a: fn(*a), (rows, *(v.reshape(-1) for v in per_row)),
+    out = jax.lax.map(lambda a: fn(*a), (rows, *(jnp.broadcast_to(v, x.shape[:-1]).reshape(-1) for v in per_row)),
                       batch_size=max(1, _ROW_BLOCK_ELEMENTS // max(x.shape[-1], 1)))
     return jax.tree_util.tree_map(lambda o: o.reshape(*x.shape[:-1], *o.shape[1:]), out)
 
 
-def _smoothed_log_p(x: jax.Array, lse: jax.Array, smoothing: jax.Array) -> jax.Array:
-    return jnp.where(smoothing, x.astype(lse.dtype) - lse[..., None], -1.0)
+def _smoothed_log_p(x: jax.Array, lse: jax.Array, use: jax.Array) -> jax.Array:
+    return jnp.where(use[..., None], x.astype(lse.dtype) - lse[..., None], -1.0)
 
 
-def _smoothed_focal_sum_fwd(x, lse, factor, gamma, smoothing):  # type: ignore[no-untyped-def]
-    return _smoothed_focal_sum(x, lse, factor, gamma, smoothing), (x, lse, factor, gamma, smoothing)
+def _smoothed_focal_sum_fwd(x, lse, factor, gamma, use):  # type: ignore[no-untyped-def]
+    return _smoothed_focal_sum(x, lse, factor, gamma, use), (x, lse, factor, gamma, use)
 
 
 def _smoothed_focal_sum_bwd(res, g):  # type: ignore[no-untyped-def]
-    x, lse, factor, gamma, smoothing = res
+    x, lse, factor, gamma, use = res
 
-    def one_row(xr: jax.Array, lr: jax.Array, gr: jax.Array) -> tuple[jax.Array, ...]:
-        log_p = _smoothed_log_p(xr, lr, smoothing)
+    def one_row(xr: jax.Array, lr: jax.Array, gr: jax.Array, ur: jax.Array) -> tuple[jax.Array, ...]:
+        log_p = _smoothed_log_p(xr, lr, ur)
+        gr = jnp.where(ur, gr, 0.0)
         slope = factor * _focal_slope(log_p, gamma)
         certain, log_not_p, focal = _focal_factor(log_p, gamma)
         dgamma = jnp.sum(factor * jnp.where(certain, 0.0, focal * log_not_p * -log_p))
         return (gr * slope).astype(x.dtype), -gr * jnp.sum(slope), gr * _focal_term(log_p, gamma), gr * dgamma
 
     def compute() -> tuple[jax.Array, ...]:
-        dx, dlse, dfactor, dgamma = _row_blocks(one_row, x, lse, g)
+        dx, dlse, dfactor, dgamma = _row_blocks(one_row, x, lse, g, use)
         rows = tuple(range(x.ndim - 1))
         return dx, dlse, jnp.sum(dfactor, axis=rows).astype(factor.dtype), jnp.sum(dgamma).astype(gamma.dtype)
 
@@ -396,7 +405,7 @@ def _smoothed_focal_sum_bwd(res, g):  # type: ignore[no-untyped-def]
         # typed as varying like the computed branch under shard_map (the sums over rows are per device)
         return tuple(varying_like(jnp.zeros_like(a), x, lse, g) for a in (x, lse, factor, gamma))
 
-    return (*jax.lax.cond(smoothing, compute, nothing), None)
+    return (*jax.lax.cond(jnp.any(use), compute, nothing), None)
 
 
 _smoothed_focal_sum.defvjp(_smoothed_focal_sum_fwd, _smoothed_focal_sum_bwd)
@@ -453,15 +462,15 @@ def poly1_cross_entropy(
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
     class_weight = _class_weight(weight, c, acc)
-    target = _index_target(target, input, axis)
-    finished, ce, denominator, keep = _class_index_cross_entropy(
-        x, target, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    finished, ce, denominator = _class_index_cross_entropy(
+        x, target, counts, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
         loss="poly1_cross_entropy",
     )
     eps, _ = softmax.smoothing_rule(label_smoothing, acc)
     p_t = (1 - eps) * jnp.exp(-finished.nll) + eps / c
     per_sample = ce + jnp.asarray(epsilon, acc) * denominator * (1 - p_t)
-    return _as_input_dtype(reduce(per_sample, reduction, where=_mask(keep, where), divide_by=denominator), x)
+    return _as_input_dtype(reduce(per_sample, reduction, where=counts, divide_by=denominator), x)
 
 
 @loss(counterpart="`sklearn.metrics.zero_one_loss`", static=("ignore_index", "axis"))
@@ -501,13 +510,14 @@ def zero_one_loss(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    target = _index_target(target, input, axis)
+    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
     keep, in_range, _ = softmax.index_bookkeeping(target, None, c, ignore_index, x.dtype)
     scores = jax.lax.stop_gradient(x)
     wrong = (jnp.argmax(scores, axis=-1) != target).astype(x.dtype)
     wrong = jnp.where(jnp.isnan(jnp.max(scores, axis=-1)), jnp.nan, wrong)  # argmax alone hides a NaN score
-    per_sample = softmax.flag_targets(wrong, keep, in_range, c, ignore_index, loss="zero_one_loss")
-    return reduce(per_sample, reduction, where=_mask(keep, where))
+    per_sample = softmax.flag_targets(jnp.where(counts, wrong, 0.0), keep, in_range, c, ignore_index,
+                                      loss="zero_one_loss")
+    return reduce(per_sample, reduction, where=counts)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -694,6 +704,8 @@ def multilabel_soft_margin_loss(
     _checks.same_shape(input=input, target=target)
     if input.ndim == 0:
         raise ValueError("multilabel_soft_margin_loss: `input` must have a class axis, got a scalar")
+    masked = None if where is None else _checks.mask(where, input.shape[:-1])
+    input, target = inert(masked, input, features=1), inert(masked, target, features=1)
     per_element = _bce_with_logits(input, target, None)
     if weight is not None:
         (weight,) = _checks.floating(weight=weight)
@@ -778,9 +790,10 @@ def kl_div(
     if log_target:
         per_element = jnp.exp(target) * (target - input)
     else:
-        positive = target > 0
-        safe = jnp.where(positive, target, 1.0)
-        per_element = jnp.where(positive, safe * (jnp.log(safe) - jnp.where(positive, input, 0.0)), 0.0)
+        # 0 log 0 = 0 (a finite gradient at zero targets); a NaN target stays NaN (`target > 0` would drop it)
+        zero = target == 0
+        safe = jnp.where(zero, 1.0, target)
+        per_element = jnp.where(zero, 0.0, safe * (jnp.log(safe) - jnp.where(zero, 0.0, input)))
         per_element = flag_invalid(per_element, target < 0, loss="kl_div", argument="target", requirement="must be non-negative")
     if reduction != "batchmean":
         return reduce(per_element, reduction, where=where)
@@ -839,7 +852,8 @@ def multi_margin_loss(
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     class_weight = _class_weight(weight, c, x.dtype)
-    target = _index_target(target, input, axis)
+    target, counts = _counted(_index_target(target, input, axis), where, None)
+    x = inert(counts, x, features=1)
     _, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, -1, x.dtype)
     safe_target = jnp.where(in_range, target, 0)
     target_score = jnp.take_along_axis(x, safe_target[..., None], axis=-1)
@@ -892,6 +906,8 @@ def multilabel_margin_loss(
     if input.ndim == 0:
         raise ValueError("multilabel_margin_loss: `input` must have a class axis, got a scalar")
     c = input.shape[-1]
+    masked = None if where is None else _checks.mask(where, input.shape[:-1])
+    input, target = inert(masked, input, features=1), inert(masked, target, -1, features=1)
     listed = jnp.cumprod(target != -1, axis=-1).astype(bool)  # label slots before the first -1
     safe = jnp.where(listed, target, 0)
     safe = jnp.clip(safe, 0, c - 1)

@@ -19,7 +19,7 @@ from jax.typing import ArrayLike
 from jaxloss._core import checks as _checks
 from jaxloss._core.decorator import loss
 from jaxloss._core.numerics import safe_where
-from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.reduction import Reduction, inert, reduce
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,8 +180,14 @@ def sigmoid_focal_loss(
 # Box losses
 
 
-def _boxes(boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """Check two floating arrays of ``(..., 4)`` boxes with the same shape."""
+_UNIT_BOX = (0.0, 0.0, 1.0, 1.0)
+"""What box pairs that ``where`` drops become: a box with a finite IoU loss and gradient against itself."""
+
+
+def _boxes(boxes1: ArrayLike, boxes2: ArrayLike, where: ArrayLike | None) -> tuple[jax.Array, jax.Array]:
+    """Check two floating arrays of ``(..., 4)`` boxes with the same shape; the pairs ``where`` drops
+    become unit boxes (:func:`jaxloss._core.reduction.inert`), so that whatever they held reaches
+    neither the value nor the gradient."""
     out = []
     for name, b in (("boxes1", boxes1), ("boxes2", boxes2)):
         (b,) = _checks.floating(**{name: b})
@@ -189,6 +195,9 @@ def _boxes(boxes1: ArrayLike, boxes2: ArrayLike) -> tuple[jax.Array, jax.Array]:
         _checks.shape(name, b, (*b.shape[:-1], 4))
         out.append(b)
     _checks.same_shape(boxes1=out[0], boxes2=out[1])
+    if where is not None:
+        masked = _checks.mask(where, out[0].shape[:-1])
+        out = [inert(masked, b, jnp.asarray(_UNIT_BOX, b.dtype), features=1) for b in out]
     return out[0], out[1]
 
 
@@ -269,7 +278,7 @@ def generalized_box_iou_loss(
       ...                             jnp.array([[0.0, 0, 1, 1], [2, 0, 3, 1]]))
       Array([1.1920929e-07, 1.3333334e+00], dtype=float32)
     """
-    g = _iou_geometry(*_boxes(boxes1, boxes2))
+    g = _iou_geometry(*_boxes(boxes1, boxes2, where))
     iou = g["inter"] / (g["union"] + eps)
     area_c = g["cw"] * g["ch"]
     return reduce(1 - iou + (area_c - g["union"]) / (area_c + eps), reduction, where=where)
@@ -304,7 +313,7 @@ def distance_box_iou_loss(
       >>> jl.distance_box_iou_loss(jnp.array([0.0, 0, 1, 1]), jnp.array([2.0, 0, 3, 1]))
       Array(1.4, dtype=float32)
     """
-    loss_, _ = _diou(_iou_geometry(*_boxes(boxes1, boxes2)), eps)
+    loss_, _ = _diou(_iou_geometry(*_boxes(boxes1, boxes2, where)), eps)
     return reduce(loss_, reduction, where=where)
 
 
@@ -334,7 +343,7 @@ def complete_box_iou_loss(
       >>> jl.complete_box_iou_loss(jnp.array([0.0, 0, 2, 1]), jnp.array([0.0, 0, 1, 2]))
       Array(0.7629183, dtype=float32)
     """
-    g = _iou_geometry(*_boxes(boxes1, boxes2))
+    g = _iou_geometry(*_boxes(boxes1, boxes2, where))
     diou, iou = _diou(g, 1e-7)
     v = (4 / math.pi**2) * jnp.square(_aspect_angle(g["wg"], g["hg"]) - _aspect_angle(g["w"], g["h"]))
     alpha = jax.lax.stop_gradient(v / (1 - iou + v + eps))

@@ -19,13 +19,14 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss._core import checks as _checks
 from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
-from jaxloss._core.reduction import Reduction, check_reduction, reduce
+from jaxloss._core.reduction import Reduction, check_reduction, inert, reduce
 from jaxloss._core.runtime import flag_invalid
 
 _COSINE_EPS = 1e-12  # torch's EPSILON in cosine_embedding_loss, added to each squared norm
@@ -106,7 +107,11 @@ def _triplet(
     loss: str,
 ) -> jax.Array:
     """The triplet formula shared by both triplet losses (torch's, including ``swap``); ``loss``
-    names the loss in run-time errors."""
+    names the loss in run-time errors. Triplets that ``where`` drops are replaced by zeros first."""
+    if where is not None:
+        batch = np.broadcast_shapes(anchor.shape[:-1], positive.shape[:-1], negative.shape[:-1])
+        masked = _checks.mask(where, batch)
+        anchor, positive, negative = (inert(masked, v, features=1) for v in (anchor, positive, negative))
     d_pos = distance(anchor, positive)
     d_neg = distance(anchor, negative)
     if swap:
@@ -158,6 +163,9 @@ def _batch_pairs(
             valid = valid & keep[:, None] & keep[None, :]
         else:
             valid = valid & _checks.mask(where, (n, n))
+    # samples in no pair that counts are replaced by zeros: whatever they hold reaches nothing
+    alive = jnp.any(valid, axis=0) | jnp.any(valid, axis=1)
+    embeddings = jnp.where(alive[:, None], embeddings, 0.0)
     same = labels[:, None] == labels[None, :]
     return _pair_matrix(embeddings, distance, normalize_embeddings), same & valid, ~same & valid
 
@@ -298,6 +306,9 @@ def cosine_embedding_loss(
     """
     (input1, input2), batch = _batched_floats(input1=input1, input2=input2)
     target = _checks.broadcastable_to("target", jnp.asarray(target), batch, "the batch shape of the inputs")
+    if where is not None:
+        masked = _checks.mask(where, batch)
+        input1, input2, target = inert(masked, input1, features=1), inert(masked, input2, features=1), inert(masked, target)
     dot = jnp.sum(input1 * input2, axis=-1)
     sq1 = jnp.sum(input1 * input1, axis=-1) + _COSINE_EPS
     sq2 = jnp.sum(input2 * input2, axis=-1) + _COSINE_EPS

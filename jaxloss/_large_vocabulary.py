@@ -43,7 +43,7 @@ from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail, naming
 from jaxloss._core.numerics import varying_like
-from jaxloss._core.reduction import AxisName, Reduction, check_reduction, reduce, reduce_over
+from jaxloss._core.reduction import AxisName, Reduction, check_reduction, inert, reduce, reduce_over
 from jaxloss._core.runtime import flag_invalid
 
 _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
@@ -59,7 +59,8 @@ class LinearCrossEntropyStats(NamedTuple):
 
     Attributes:
       lse: log-sum-exp of each token's (soft-capped) logits (float32, or float64 for float64
-        inputs), shape ``target.shape``.
+        inputs), shape ``target.shape``; 0 for ignored or masked-out tokens, whose hidden states the
+        loss never reads (so that a NaN there reaches nothing).
       accuracy: float32, 1 where the target has the largest logit (ties count as correct), else 0;
         0 for ignored or masked-out tokens.
     """
@@ -437,9 +438,12 @@ def linear_cross_entropy(
         softcap = jnp.asarray(softcap, acc)
 
     shape = target.shape
-    tokens = x.reshape(-1, d)
     flat_target = target.reshape(-1).astype(jnp.int32)
     counted = jnp.ones(flat_target.shape, bool) if where is None else _checks.mask(where, shape).reshape(-1)
+    # tokens that do not count (masked, ignored) become zeros, and masked targets class 0: whatever
+    # they held reaches neither the value nor any gradient (dw = x^T dz would carry a NaN row)
+    flat_target = inert(counted, flat_target)
+    tokens = inert(counted & (flat_target != ignore_index), x.reshape(-1, d), features=1)
 
     def token_losses(stats: softmax.RowStats, t: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """torch's per-token cross-entropy (the engine's rules) plus the z-loss."""
@@ -496,7 +500,7 @@ def linear_cross_entropy(
     result = _attach_gradient(reduced(per_token, denominator, keep), attach).astype(out_dtype)
     if not return_stats:
         return result
-    lse = lax.stop_gradient(softmax.finish(stats).lse)
+    lse = jnp.where(keep & counted, lax.stop_gradient(softmax.finish(stats).lse), 0.0)
     accuracy = (keep & counted & (stats.target >= lax.stop_gradient(stats.max))).reshape(shape).astype(jnp.float32)
     return result, LinearCrossEntropyStats(lse=lse.reshape(shape), accuracy=accuracy)
 
@@ -589,12 +593,15 @@ def vocab_parallel_cross_entropy(
         class_weight = None if class_weight is None else class_weight.astype(acc)
         local_weight = None if class_weight is None else lax.dynamic_slice_in_dim(class_weight, offset, local_classes)
         # this shard's classes are offset + [0, local_classes): other targets hit nothing here
+        masked = None if where is None else _checks.mask(where, t.shape)
+        t = inert(masked, t)
+        counts = t != ignore_index if masked is None else (t != ignore_index) & masked
         local = softmax.row_statistics(x, t.astype(jnp.int32) - offset, local_weight)
-        finished = softmax.finish(softmax.merge_across(local, axis_name))
-        per_sample, denominator, keep = softmax.class_index_terms(
+        # 0 for the samples that do not count: their logits then reach no gradient, whatever they hold
+        finished = softmax.finish(softmax.counted(counts, softmax.merge_across(local, axis_name)))
+        per_sample, denominator, _ = softmax.class_index_terms(
             finished, t, class_weight=class_weight, num_classes=num_classes, ignore_index=ignore_index,
             label_smoothing=label_smoothing, loss="vocab_parallel_cross_entropy",
         )
-        mask = keep if where is None else keep & _checks.mask(where, keep.shape)
-        result = reduce_over(per_sample, reduction, batch_axis, where=mask, divide_by=denominator)
+        result = reduce_over(per_sample, reduction, batch_axis, where=counts, divide_by=denominator)
         return result.astype(input_dtype) if input_dtype in _HALF else result

@@ -97,8 +97,10 @@ def _prepare(
                 f"its class axis {axis}: {tuple(expected)} (input {tuple(input.shape)})"
             )
         valid = _valid(target, ignore_index, where)
-        ok = valid if valid is not None else True
-        bad = jnp.any(ok & ((target < 0) | (target >= num_classes)))
+        if valid is not None:  # pixels that do not count: class 0 at logit 0, whatever they held
+            input = jnp.where(jnp.expand_dims(valid, ax), input, 0.0)
+            target = jnp.where(valid, target, 0)
+        bad = jnp.any((target < 0) | (target >= num_classes))
         labels = jnp.expand_dims(target, ax)
         classes = jax.lax.broadcasted_iota(target.dtype, [num_classes if i == ax else 1 for i in range(input.ndim)], ax)
         truth = (labels == classes).astype(input.dtype)
@@ -112,6 +114,8 @@ def _prepare(
         binary_ax = _checks.normalize_axis(axis, input.ndim)
     _checks.same_shape(input=input, target=target)
     valid = _valid(target, ignore_index, where)
+    if valid is not None:  # pixels that do not count: 0, whatever they held
+        input, target = jnp.where(valid, input, 0.0), jnp.where(valid, target, 0)
     if mode == "binary":  # the result is a scalar: a (N, H, W, 1) layout may be dropped for speed
         if valid is None:
             (input, target), _ = drop_unit_minor_axis(input, target)
@@ -162,7 +166,8 @@ def _overlap_loss(
     numerator, denominator = score_fn(inter, pred_sum, true_sum)
     score = (numerator + smooth) / jnp.maximum(denominator + smooth, eps)
     per_class = -jnp.log(jnp.maximum(score, eps)) if log_loss else 1.0 - score
-    per_class = jnp.where(true_sum > 0, per_class, 0.0)  # undefined without target pixels (smp)
+    # undefined without target pixels (smp); a NaN target (true_sum NaN) stays NaN
+    per_class = jnp.where(true_sum == 0, 0.0, per_class)
     per_class = flag_invalid(per_class, bad, loss=loss, argument="target", requirement="must hold class indices in [0, C)")
     if weight is not None:
         (weight,) = _checks.floating(weight=weight)
@@ -504,10 +509,15 @@ def lovasz_hinge_loss(
     _checks.same_shape(input=input, target=target)
     valid = _valid(target, ignore_index, where)
     keep = jnp.ones(target.shape, bool) if valid is None else valid
+    if valid is not None:  # pixels that do not count: 0, whatever they held
+        input, target = jnp.where(valid, input, 0.0), jnp.where(valid, target, 0)
     truth = target.astype(input.dtype)
     errors = 1.0 - input * (2.0 * truth - 1.0)
     keep_rows = _per_image(keep, per_image)
     per_row = _lovasz_of(_per_image(errors, per_image), _per_image(truth, per_image), keep_rows)
+    not_binary = jnp.any(_per_image((truth != 0) & (truth != 1), per_image), axis=-1)  # NaN counts too
+    per_row = flag_invalid(per_row, not_binary, loss="lovasz_hinge_loss", argument="target",
+                           requirement="must hold binary labels 0 or 1")
     return _reduce_images(per_row, jnp.any(keep_rows, axis=-1), per_image, reduction)
 
 

@@ -27,7 +27,7 @@ from jaxloss._core import checks as _checks
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
 from jaxloss._core.numerics import varying_like
-from jaxloss._core.reduction import Reduction, reduce
+from jaxloss._core.reduction import Reduction, inert, reduce
 from jaxloss._core.runtime import flag_invalid
 
 _NEG = -1e30
@@ -323,6 +323,10 @@ def ctc_loss(
     if not isinstance(blank, int) or not 0 <= blank < num_classes:
         raise fail(ValueError, f"blank={blank!r} is not a class index in [0, {num_classes})")
     s = targets.shape[1]
+    if where is not None:  # masked samples become empty alignments: whatever they held reaches nothing
+        masked = _checks.mask(where, (n,))
+        log_probs, targets = inert(masked, log_probs, features=2), inert(masked, targets, features=1)
+        input_lengths, target_lengths = inert(masked, input_lengths), inert(masked, target_lengths)
 
     # Run-time bad values: NaN for the sample (checked mode raises); compute on clipped values.
     used = jnp.arange(s) < target_lengths[:, None]

@@ -59,6 +59,13 @@ class Spec:
         overflow float32 beyond 1e19).
       half_rtol: tolerance of float16/bfloat16 results against float32 on the same inputs.
       torch_rtol: tolerance of float32 values against the torch reference.
+      mask_arg: the position of the argument whose shape a ``where`` of inert entries takes, when
+        it is not the unreduced loss's (a pixel mask of segmentation losses, a sample mask of batch
+        losses).
+      invalid: ``(args, kwargs) -> (args, kwargs)`` or None: the same inputs with one value that only
+        a run-time check can reject (a class index out of range, a negative variance...), or None
+        when this draw cannot hold one; set from the family module's ``INVALID`` table. None for
+        losses without run-time value checks.
     """
 
     name: str
@@ -75,6 +82,8 @@ class Spec:
     max_scale: float = 1e4
     half_rtol: float = 2e-2
     torch_rtol: float = 1e-4
+    mask_arg: int | None = None
+    invalid: Callable[[list[Any], dict[str, Any]], tuple[list[Any], dict[str, Any]] | None] | None = None
 
 
 def normal(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
@@ -101,10 +110,20 @@ def torch_reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
 def _collect() -> dict[str, Spec]:
     specs: dict[str, Spec] = {}
     for info in pkgutil.iter_modules(__path__):
-        for spec in importlib.import_module(f"{__name__}.{info.name}").SPECS:
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        invalid = getattr(module, "INVALID", {})
+        for spec in module.SPECS:
             assert spec.name not in specs, f"two registry entries for {spec.name}"
-            specs[spec.name] = spec
+            specs[spec.name] = dataclasses.replace(spec, invalid=invalid.get(spec.name))
+        assert set(invalid) <= {s.name for s in module.SPECS}, f"INVALID names unknown losses: {set(invalid)}"
     return specs
+
+
+def set_value(args: list[Any], position: int, value: Any) -> list[Any]:
+    """``args`` with the first entry of argument ``position`` set to ``value`` (a copy)."""
+    out = [np.array(a, copy=True) for a in args]
+    out[position].flat[0] = value
+    return out
 
 
 SPECS: dict[str, Spec] = _collect()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from references import Spec, normal, uniform
+from references import Spec, normal, set_value, uniform
 
 C = 5
 _ALPHA = np.linspace(0.2, 1.0, C)
@@ -199,3 +199,19 @@ SPECS = [
         unreduced="batch", bad_shape=_bad_target_shape, grad_order=1, max_scale=1e30,
     ),
 ]
+
+
+# One value only a run-time check rejects, per loss (the property suite checks NaN value and gradient,
+# and jl.checked's error): a class index out of range, a probability outside [0, 1], a negative target.
+_BAD_CLASS = lambda args, kwargs: (set_value(args, 1, C + 2), kwargs)  # noqa: E731
+INVALID = {
+    "cross_entropy": _BAD_CLASS,
+    "nll_loss": _BAD_CLASS,
+    "softmax_focal_loss": _BAD_CLASS,
+    "poly1_cross_entropy": _BAD_CLASS,
+    "zero_one_loss": _BAD_CLASS,
+    "multi_margin_loss": _BAD_CLASS,
+    "multilabel_margin_loss": _BAD_CLASS,
+    "binary_cross_entropy": lambda args, kwargs: (set_value(args, 0, 1.5), kwargs),
+    "kl_div": lambda args, kwargs: (set_value(args, 1, -0.5), kwargs),
+}

@@ -213,6 +213,7 @@ SPECS = [
     Spec(
         "contrastive_loss", _contrastive, _torch_batch(torch_contrastive),
         unreduced="other", vmap=False, grad_order=1,  # hinges on the pair distances
+        mask_arg=1,  # `where` masks the (N, N) pairs or, shaped (N,), the samples
         mean_is_average=False,  # "mean" is AvgNonZeroReducer: positive and negative non-zero averages, added
         max_scale=1e15, torch_rtol=2e-4,
     ),
@@ -220,6 +221,7 @@ SPECS = [
         "ntxent_loss", _softmax_batch([0.07, 0.5]), _torch_batch(torch_ntxent),
         unreduced="other", vmap=False,
         where=False,  # a (N, N) `where` also removes masked negatives from the other pairs' denominators
+        mask_arg=1,  # a (N,) `where` removes samples
         mean_is_average=False,  # "mean" averages over the positive pairs, not the N * N entries
         max_scale=1e15, torch_rtol=2e-4,
     ),
@@ -227,7 +229,17 @@ SPECS = [
         "supervised_contrastive_loss", _softmax_batch([0.1, 1.0]), _torch_batch(torch_supcon),
         unreduced="other", vmap=False,
         where=False,  # a (N,) `where` removes samples from the batch, changing the other anchors' losses
+        mask_arg=1,  # a (N,) `where` removes samples
         mean_is_average=False,  # "mean" averages over the anchors that have a positive
         max_scale=1e15, torch_rtol=2e-4,
     ),
 ]
+
+
+# One value only a run-time check rejects, per loss (see references/classification.py).
+INVALID = {
+    "triplet_margin_loss": lambda args, kwargs: (args, {**kwargs, "margin": -1.0}),
+    "triplet_margin_with_distance_loss": lambda args, kwargs: (args, {**kwargs, "margin": -1.0}),
+    "ntxent_loss": lambda args, kwargs: (args, {**kwargs, "temperature": -0.1}),
+    "supervised_contrastive_loss": lambda args, kwargs: (args, {**kwargs, "temperature": -0.1}),
+}

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch.nn.functional as F
 
-from references import Spec, normal
+from references import Spec, normal, set_value
 
 D, V = 4, 6
 
@@ -34,3 +34,7 @@ SPECS = [
     Spec("linear_cross_entropy", _tokens, _reference, unreduced="batch", vmap=False, grad_args=(0, 1),
          grad_order=1, max_scale=1e15, bad_shape=_wrong_hidden_size),
 ]
+
+
+# One value only a run-time check rejects (see references/classification.py): a class beyond V.
+INVALID = {"linear_cross_entropy": lambda args, kwargs: (set_value(args, 2, args[1].shape[1] + 2), kwargs)}

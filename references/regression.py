@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from references import Spec, normal, torch_reduce, uniform
+from references import Spec, normal, set_value, torch_reduce, uniform
 
 
 def _pair(rng, batch, scale):
@@ -48,3 +48,12 @@ SPECS = [
         grad_args=(0, 1), grad_order=1, max_scale=1e30,
     ),
 ]
+
+
+# One value only a run-time check rejects, per loss (see references/classification.py).
+INVALID = {
+    "huber_loss": lambda args, kwargs: (args, {**kwargs, "delta": -1.0}),
+    "smooth_l1_loss": lambda args, kwargs: (args, {**kwargs, "beta": -1.0}),
+    "gaussian_nll_loss": lambda args, kwargs: (set_value(args, 2, -1.0), kwargs),
+    "quantile_loss": lambda args, kwargs: (args, {**kwargs, "quantile": 1.5}),
+}

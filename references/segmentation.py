@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from references import Spec, normal, torch_reduce
+from references import Spec, normal, set_value, torch_reduce
 
 P, C = 5, 3  # pixels per image, classes
 MODES = ("binary", "multiclass", "multilabel")
@@ -172,7 +172,7 @@ def _softmax(rng, batch, scale):
     return (normal(rng, (*batch, P, C), scale), rng.integers(0, C, (*batch, P))), kwargs
 
 
-_FLAGS = dict(unreduced="other", vmap=False, where=False, max_scale=1e30)
+_FLAGS = dict(unreduced="other", vmap=False, where=False, max_scale=1e30, mask_arg=1)  # where: a pixel mask
 # The Lovasz extensions sort the errors and take a hinge: piecewise linear, so first order only.
 _LOVASZ = dict(_FLAGS, grad_order=1)
 
@@ -194,3 +194,20 @@ SPECS = [
              x.movedim(-1, 1), t, per_image=per_image, classes=classes, reduction=reduction),
          check_grads=False, **_LOVASZ),
 ]
+
+
+# One value only a run-time check rejects (see references/classification.py): a class index out of
+# range (multiclass mode only: a draw in another mode cannot hold one), a label that is not 0 or 1.
+def _bad_class_index(args, kwargs):
+    if kwargs.get("mode", "multiclass") != "multiclass":
+        return None
+    return set_value(args, 1, C + 2), kwargs
+
+
+INVALID = {
+    "dice_loss": _bad_class_index,
+    "jaccard_loss": _bad_class_index,
+    "tversky_loss": _bad_class_index,
+    "lovasz_softmax_loss": _bad_class_index,
+    "lovasz_hinge_loss": lambda args, kwargs: (set_value(args, 1, 0.5), kwargs),
+}

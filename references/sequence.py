@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from references import Spec, normal
+from references import Spec, normal, set_value
 
 T, C, S = 6, 4, 3  # frames, classes (blank 0 included), padded target length
 
@@ -63,3 +63,7 @@ SPECS = [
     # -5e29 counts as impossible (inf); logits of scale 1e15 stay far from that.
     Spec("ctc_loss", _ctc, torch_ctc, unreduced="other", mean_is_average=False, max_scale=1e15),
 ]
+
+
+# One value only a run-time check rejects (see references/classification.py): a frame count beyond T.
+INVALID = {"ctc_loss": lambda args, kwargs: (set_value(args, 2, T + 5), kwargs)}

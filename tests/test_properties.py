@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.experimental import checkify
 from jax.test_util import check_grads
 
 import jaxloss as jl
@@ -293,3 +294,91 @@ def test_value_checks_context_traces_the_error_effect(name):
     with jl.value_checks():
         effects = _effects(spec, args, kwargs)
     assert any("ErrorEffect" in type(e).__name__ for e in effects), (name, effects)
+
+
+# --- masked entries are inert; invalid values poison the gradient too ------------------------------
+
+
+def _dead_entries(arg: np.ndarray, mask: np.ndarray, elementwise: bool) -> np.ndarray | None:
+    """Which entries of ``arg`` serve only loss entries that ``mask`` drops (None: ``arg`` is not
+    laid out along the mask). An argument whose leading axes are the mask's shape has one row of
+    trailing features per loss entry; an elementwise loss's arguments broadcast against the mask."""
+    if arg.shape[: mask.ndim] == mask.shape:
+        return np.broadcast_to(~mask.reshape(mask.shape + (1,) * (arg.ndim - mask.ndim)), arg.shape)
+    if not elementwise or arg.ndim > mask.ndim:
+        return None
+    try:
+        full = np.broadcast_shapes(arg.shape, mask.shape)
+    except ValueError:
+        return None
+    if full != mask.shape:
+        return None
+    lead = mask.ndim - arg.ndim
+    shared = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(arg.shape) if n == 1 and mask.shape[lead + i] != 1)
+    return ~np.any(mask, axis=shared).reshape(arg.shape)
+
+
+def _poisoned(args, mask: np.ndarray, elementwise: bool):
+    """The arguments with NaN (floats) or an absurd index (integers) wherever only dropped entries read."""
+    out, poisoned = [], 0
+    for a in args:
+        a = np.array(a, copy=True)
+        dead = _dead_entries(a, mask, elementwise)
+        if dead is not None and dead.any():
+            a[dead] = np.nan if np.issubdtype(a.dtype, np.floating) else 10**6
+            poisoned += 1
+        out.append(a)
+    return out, poisoned
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if jl.CATALOGUE[n].supports_where])
+@given(seed=seeds, batch=batches, data=st.data())
+def test_masked_entries_holding_nan_change_neither_value_nor_gradient(name, seed, batch, data):
+    """DESIGN: a masked entry influences neither the value nor the gradient, whatever it holds. Every
+    input entry that only masked loss entries read is set to NaN (an absurd class index or length for
+    integers); value and gradients must equal those of the clean inputs under the same mask, and the
+    masked entries' gradients must be 0."""
+    spec = SPECS[name]
+    args, kwargs = spec.make(np.random.default_rng(seed), batch, 1.0)
+    args = [np.asarray(a, np.float32) if np.issubdtype(np.asarray(a).dtype, np.floating) else np.asarray(a) for a in args]
+    fn = _fn(spec)
+    if spec.mask_arg is None:
+        shape = np.shape(fn(*_cast(args, jnp.float32), reduction="none", **kwargs))
+    else:
+        shape = args[spec.mask_arg].shape
+    size = int(np.prod(shape))
+    mask = np.asarray(data.draw(st.lists(st.booleans(), min_size=size, max_size=size)), bool).reshape(shape)
+    mask.flat[0] = False  # something is masked
+    dirty, poisoned = _poisoned(args, mask, spec.unreduced == "element")
+    assert poisoned, f"{name}: no argument is laid out along a mask of shape {shape}"
+    for reduction in ("sum", "mean"):
+        clean_value, clean_grads = _diff(spec, _cast(args, jnp.float32), {**kwargs, "where": mask}, reduction)
+        value, grads = _diff(spec, _cast(dirty, jnp.float32), {**kwargs, "where": mask}, reduction)
+        np.testing.assert_allclose(value, clean_value, rtol=1e-6, atol=1e-7, err_msg=f"{name} {reduction} value")
+        for i, g, cg in zip(spec.grad_args, grads, clean_grads):
+            np.testing.assert_allclose(g, cg, rtol=1e-6, atol=1e-7, err_msg=f"{name} {reduction} gradient {i}")
+            dead = _dead_entries(args[i], mask, spec.unreduced == "element")
+            if dead is not None:
+                np.testing.assert_array_equal(np.asarray(g)[dead], 0, err_msg=f"{name}: masked entries' gradient")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].invalid is not None])
+def test_an_invalid_value_gives_nan_value_and_gradient_and_checked_names_it(name):
+    """An invalid value known only at run time gives NaN in the value and a non-finite gradient (so
+    that a guard like optax.apply_if_finite skips the update), and jl.checked raises naming the loss.
+    (zero_one_loss's gradient is zero by design: it is piecewise constant.)"""
+    spec = SPECS[name]
+    for seed in range(50):
+        args, kwargs = spec.make(np.random.default_rng(seed), (3,), 1.0)
+        bad = spec.invalid(list(args), dict(kwargs))
+        if bad is not None:
+            break
+    else:
+        pytest.fail(f"{name}: no draw in 50 seeds can hold an invalid value")
+    args, kwargs = _cast(bad[0], jnp.float32), bad[1]
+    value, grads = _diff(spec, args, kwargs, reduction="mean")
+    assert np.isnan(float(value)), (name, value)
+    if name != "zero_one_loss":
+        assert any(not np.all(np.isfinite(np.asarray(g))) for g in grads), (name, grads)
+    with pytest.raises(checkify.JaxRuntimeError, match=f"{name}: "):
+        jl.checked(_fn(spec))(*args, **kwargs)

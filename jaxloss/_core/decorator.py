@@ -11,6 +11,9 @@ decorated with :func:`loss`, which
 * for elementwise losses, computes arrays shaped ``(..., 1)`` without their size-1 minor axis and
   reshapes the result back (XLA:CPU vectorises along the minor axis; see
   :func:`jaxloss._core.numerics.drop_unit_minor_axis`);
+* for elementwise losses, replaces the entries a ``where=`` mask drops by 0 in every array argument
+  before the formula (:func:`jaxloss._core.reduction.inert`), so that whatever they hold reaches
+  neither the value nor the gradient;
 * prefixes the loss's name to the trace-time errors its checks raise (:mod:`jaxloss._core.errors`);
 * records the loss in the catalogue (:mod:`jaxloss._core.catalogue`).
 """
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 from jaxloss._core.catalogue import CATALOGUE, LossInfo
 from jaxloss._core.errors import naming
 from jaxloss._core.numerics import drop_unit_minor_axis
+from jaxloss._core.reduction import inert
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +64,19 @@ def _drop_unit_minor_axis(
     for i, a in zip(positions, arrays[: len(positions)]):
         new_args[i] = a
     return tuple(new_args), {**kwargs, **dict(zip(names, arrays[len(positions):]))}, full_shape
+
+
+def _inert_masked(
+    args: tuple[Any, ...], kwargs: dict[str, Any], static_names: tuple[str, ...]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """An elementwise loss's array arguments with the entries that ``where`` drops replaced by 0
+    (:func:`jaxloss._core.reduction.inert`): a masked entry holding NaN or inf then reaches neither
+    the value nor the gradient."""
+    keep = kwargs["where"]
+    args = tuple(inert(keep, a) if isinstance(a, jax.Array) else a for a in args)
+    kwargs = {k: inert(keep, v) if k not in (*static_names, "where") and isinstance(v, jax.Array) else v
+              for k, v in kwargs.items()}
+    return args, kwargs
 
 
 def loss(
@@ -101,6 +118,8 @@ def loss(
                 if half_precision_upcast:
                     args = tuple(_upcast(a) for a in args)
                     kwargs = {k: v if k in static_names else _upcast(v) for k, v in kwargs.items()}
+                if elementwise and kwargs.get("where") is not None:
+                    args, kwargs = _inert_masked(args, kwargs, static_names)
                 full_shape = None
                 if elementwise:
                     args, kwargs, full_shape = _drop_unit_minor_axis(args, kwargs, static_names)

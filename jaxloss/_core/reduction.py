@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -73,6 +74,42 @@ def total_and_denominator(
         per_entry = jnp.broadcast_to(per_entry, loss.shape).astype(masked.dtype)
         denominator = jnp.sum(per_entry if keep is None else jnp.where(keep, per_entry, 0))
     return jnp.sum(masked), denominator
+
+
+def inert(keep: ArrayLike | None, x: jax.Array, safe: ArrayLike = 0.0, *, features: int = 0) -> jax.Array:
+    """``x`` with every entry that serves only dropped loss entries replaced by ``safe``.
+
+    This is how a masked entry (by ``where``, ``ignore_index``...) influences neither the value nor
+    the gradient, whatever it holds: the loss's formula never sees it (the first half of the
+    double-``where``; :func:`reduce` drops the entry's loss afterwards). A NaN or inf there would
+    otherwise reach the gradient through the formula's derivative, ``0 * nan``.
+
+    Args:
+      keep: boolean, broadcastable to the unreduced loss; False drops the entry. None keeps all.
+      x: an input of the loss: its leading axes (all but the last ``features``) broadcast against
+        ``keep``'s shape, aligned on the right as in numpy (an elementwise input), and its last
+        ``features`` axes belong to one loss entry (the class axis moved last, an embedding, a box).
+      safe: the value that replaces dropped entries, finite and in the loss's domain: a scalar, or an
+        array broadcastable to the feature axes (a unit box).
+      features: the number of trailing axes of ``x`` per loss entry.
+
+    An entry of ``x`` shared by several loss entries (broadcast) is replaced only if all of them are
+    dropped. A ``keep`` that does not broadcast leaves ``x`` as it is (the loss's checks report it).
+    """
+    if keep is None:
+        return x
+    keep = jnp.asarray(keep)
+    batch = tuple(x.shape[: x.ndim - features])
+    try:
+        full = tuple(np.broadcast_shapes(batch, tuple(keep.shape)))
+    except ValueError:
+        return x
+    if keep.dtype != jnp.bool_:
+        return x
+    lead = len(full) - len(batch)
+    shared = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(batch) if n == 1 and full[lead + i] != 1)
+    alive = jnp.any(jnp.broadcast_to(keep, full), axis=shared).reshape(batch + (1,) * features)
+    return jnp.where(alive, x, jnp.asarray(safe, x.dtype))
 
 
 def _weighted_and_masked(

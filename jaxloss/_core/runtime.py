@@ -27,11 +27,20 @@ _value_checks = jax.make_user_context(default_value=False)
 
 
 def flag_invalid(values: ArrayLike, bad: ArrayLike, *, loss: str, argument: str, requirement: str) -> jax.Array:
-    """``values`` with NaN where ``bad`` holds; inside :func:`value_checks`, also a check that
-    raises ``"<loss>: `<argument>` <requirement>"`` when any entry is bad."""
+    """``values`` with NaN where ``bad`` holds, in the value **and** in the gradient of everything
+    those entries depend on; inside :func:`value_checks`, also a check that raises
+    ``"<loss>: `<argument>` <requirement>"`` when any entry is bad.
+
+    The entries are multiplied by NaN rather than replaced by it: a replacement has a zero
+    derivative, so a NaN loss would come with a finite gradient and a training guard that skips
+    non-finite updates (``optax.apply_if_finite``) would still apply it. Masked entries are never
+    bad: the losses replace their inputs by valid values first
+    (:func:`jaxloss._core.reduction.inert`), so a bad value that does not count is not an error.
+    """
     if _value_checks.value:
         checkify.debug_check(~jnp.any(bad), f"{loss}: `{argument}` {requirement}")
-    return jnp.where(bad, jnp.nan, values)
+    values = jnp.asarray(values)
+    return values * jnp.where(bad, jnp.nan, 1.0).astype(values.dtype)
 
 
 def value_checks() -> contextlib.AbstractContextManager[None]:

@@ -164,6 +164,21 @@ class Finished(NamedTuple):
     smooth: jax.Array
 
 
+def counted(keep: jax.Array, stats: RowStats) -> RowStats:
+    """``stats`` with the rows that do not count (masked or ignored samples) replaced by those of a
+    row of zeros' reference (``max`` 0, ``sumexp`` 1, ``target`` and ``spread`` 0), whose finished
+    ``lse``, ``nll`` and ``smooth`` are 0: whatever their logits hold (NaN, inf) then reaches no
+    formula, their statistics get exactly zero cotangents (the double ``where``), and the custom
+    gradients give their logits a zero gradient (:func:`logits_cotangent`)."""
+    return RowStats(
+        max=jnp.where(keep, stats.max, 0.0),
+        sumexp=jnp.where(keep, stats.sumexp, 1.0),
+        target=jnp.where(keep, stats.target, 0.0),
+        spread=jnp.where(keep, stats.spread, 0.0),
+        weight=stats.weight,
+    )
+
+
 def finish(stats: RowStats) -> Finished:
     """``lse``, ``nll`` and ``smooth`` in the shift-exact form of the module docstring."""
     r = reference(stats.max)
@@ -177,7 +192,8 @@ def logits_cotangent(
     r"""The gradient with respect to the logits ``z`` of the statistics ``stats`` of ``z``'s rows,
     given their cotangents ``g``: :math:`g_s e^{z - r} + g_t [c = y] - g_a w` (``hit`` marks the
     target's class; the cotangents of ``max`` and ``weight`` are not used: see the module
-    docstring). Elementwise, in ``z``'s dtype.
+    docstring). Elementwise, in ``z``'s dtype. A row none of whose statistics has a cotangent (a
+    masked or ignored sample, see :func:`counted`) gets a zero gradient whatever its logits hold.
 
     With ``share_exp`` the exponential is written exactly as the forward pass wrote it, so that XLA
     may compute it once for both passes when they are in one program (as autodiff of a plain
@@ -192,7 +208,11 @@ def logits_cotangent(
         probability_part = col(g.sumexp) * jnp.exp(z - col(reference(stats.max)))
     else:
         probability_part = col(g.sumexp * stats.sumexp) * jnp.exp(z - col(finish(stats).lse))
-    return probability_part + jnp.where(hit, col(g.target), 0.0) - col(g.spread) * w
+    dz = probability_part + jnp.where(hit, col(g.target), 0.0) - col(g.spread) * w
+    # a row with no cotangent at all (a masked or ignored sample) gets a zero gradient, whatever
+    # its logits hold: NaN * 0 would otherwise be NaN
+    active = (g.sumexp != 0) | (g.target != 0) | (g.spread != 0)
+    return jnp.where(col(active), dz, 0.0)
 
 
 def weight_cotangent(z: jax.Array, stats: RowStats, g: RowStats, weight: jax.Array) -> jax.Array:
