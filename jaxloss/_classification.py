@@ -584,10 +584,11 @@ def binary_cross_entropy(
     input, target = _checks.floating(input=input, target=target)
     _checks.same_shape(input=input, target=target)
     per_element = _binary_cross_entropy(input, target)
-    per_element = flag_invalid(per_element, (input < 0) | (input > 1), loss="binary_cross_entropy", argument="input",
-                               requirement="must hold probabilities in [0, 1]")
-    per_element = flag_invalid(per_element, (target < 0) | (target > 1), loss="binary_cross_entropy", argument="target",
-                               requirement="must hold probabilities in [0, 1]")
+    # "not in [0, 1]" rather than "< 0 or > 1", so that a NaN probability is reported too
+    per_element = flag_invalid(per_element, ~((input >= 0) & (input <= 1)), loss="binary_cross_entropy",
+                               argument="input", requirement="must hold probabilities in [0, 1]")
+    per_element = flag_invalid(per_element, ~((target >= 0) & (target <= 1)), loss="binary_cross_entropy",
+                               argument="target", requirement="must hold probabilities in [0, 1]")
     return reduce(per_element, reduction, where=where, weight=weight, divide_by="count")
 
 

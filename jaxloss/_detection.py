@@ -48,7 +48,7 @@ def _focal_parts(x: jax.Array, y: jax.Array, pw: jax.Array | None, alpha: jax.Ar
     log_1mpt = jnp.where(ok, jnp.log(u_safe), -ax) - t  # log(1 - p_t)
     m = jnp.exp(gamma * log_1mpt)  # (1 - p_t) ** gamma
     sp_pos = jnp.maximum(x, 0) + t  # softplus(x)  = -log(1 - p)
-    sp_neg = sp_pos - x  # softplus(-x) = -log p
+    sp_neg = jnp.maximum(-x, 0) + t  # softplus(-x) = -log p; not sp_pos - x, which cancels to 0 at x = 15
     py = y if pw is None else pw * y
     ce = (1 - y) * sp_pos + py * sp_neg  # binary_cross_entropy_with_logits with pos_weight
     use_alpha = alpha >= 0

@@ -187,3 +187,44 @@ def test_padding_masked_with_where_does_not_reach_the_loss_or_its_gradient(frame
     # and the mean is over real tokens only: equal to the loss of the boolean selection
     logits = model.apply(model.params, X)
     np.testing.assert_allclose(value, jl.cross_entropy(logits[REAL], Y[REAL], label_smoothing=0.1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["mse_loss", "binary_cross_entropy_with_logits", "cross_entropy"])
+def test_training_through_missing_labels_stored_as_nan(loss):
+    """Real data often stores a missing label as NaN (a float target) and masks it out: training must
+    go through it, every step finite, the loss falling, and the parameters equal to training on the
+    same data with the missing labels replaced by anything else (they reach nothing)."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((64, FEATURES)), jnp.float32)
+    if loss == "cross_entropy":  # class-probability targets; a missing row is NaN
+        y = jax.nn.one_hot(jnp.asarray(rng.integers(0, CLASSES, 64)), CLASSES)
+    else:
+        y = jnp.asarray(rng.uniform(size=(64, CLASSES)) < 0.5, jnp.float32)
+    missing = jnp.asarray(rng.uniform(size=y.shape[:1] if loss == "cross_entropy" else y.shape) < 0.3)
+    nan_rows = missing[:, None] if loss == "cross_entropy" else missing
+    y_nan, y_zero = jnp.where(nan_rows, jnp.nan, y), jnp.where(nan_rows, 0.0, y)
+    fn = getattr(jl, loss)
+    optimizer = optax.adam(0.05)
+
+    def train(targets):
+        params = {"w": jnp.zeros((FEATURES, CLASSES)), "b": jnp.zeros(CLASSES)}
+        state = optimizer.init(params)
+
+        @jax.jit
+        def step(params, state):
+            value, grads = jax.value_and_grad(lambda p: fn(x @ p["w"] + p["b"], targets, where=~missing))(params)
+            updates, state = optimizer.update(grads, state)
+            return optax.apply_updates(params, updates), state, value, grads
+
+        values = []
+        for _ in range(30):
+            params, state, value, grads = step(params, state)
+            assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads)), loss
+            values.append(float(value))
+        return params, values
+
+    params, values = train(y_nan)
+    assert np.isfinite(values).all() and values[-1] < values[0], values
+    reference, _ = train(y_zero)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
