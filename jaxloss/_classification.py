@@ -69,17 +69,6 @@ def _probability_target(target: jax.Array, input: ArrayLike) -> jax.Array:
     return t
 
 
-def _counted(target: jax.Array, where: ArrayLike | None, ignore_index: int | None) -> tuple[jax.Array, jax.Array]:
-    """``(target, counts)``: the class-index targets with those ``where`` masks replaced by class 0
-    (:func:`jaxloss._core.reduction.inert`: a bad index there is not an error, and nothing reaches
-    the gradient), and which samples count (``where`` allows them and ``target != ignore_index``;
-    ignored targets keep ``ignore_index``)."""
-    masked = None if where is None else _checks.mask(where, target.shape)
-    counts = jnp.ones(target.shape, bool) if ignore_index is None else target != ignore_index
-    counts = counts if masked is None else counts & masked
-    return inert(masked, target), counts
-
-
 def _class_index_cross_entropy(
     x: jax.Array, target: jax.Array, counts: jax.Array, class_weight: jax.Array | None, *, ignore_index: int,
     label_smoothing: float | jax.Array, loss: str,
@@ -180,7 +169,7 @@ def cross_entropy(
         per_sample = softmax.finish(stats if masked is None else softmax.counted(masked, stats)).smooth
         per_sample = softmax.flag_smoothing(per_sample, label_smoothing, loss="cross_entropy")
         return _as_input_dtype(reduce(per_sample, reduction, where=where), x)
-    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     _, per_sample, denominator = _class_index_cross_entropy(
         x, target, counts, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
         loss="cross_entropy",
@@ -230,7 +219,7 @@ def nll_loss(
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     class_weight = _class_weight(weight, c, softmax.accumulation_dtype(x.dtype))
-    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     picked = jnp.take_along_axis(x, jnp.clip(target, 0, c - 1)[..., None], axis=-1)[..., 0]
     zero = jnp.zeros_like(picked)
     per_sample, denominator, _ = softmax.class_index_terms(
@@ -299,7 +288,7 @@ def softmax_focal_loss(
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
     class_weight = _class_weight(weight, c, acc)
-    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     factor = jnp.ones((c,), acc) if class_weight is None else class_weight
     if alpha is not None:
         (alpha_,) = _checks.floating(alpha=alpha)
@@ -462,7 +451,7 @@ def poly1_cross_entropy(
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
     class_weight = _class_weight(weight, c, acc)
-    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     finished, ce, denominator = _class_index_cross_entropy(
         x, target, counts, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
         loss="poly1_cross_entropy",
@@ -510,7 +499,7 @@ def zero_one_loss(
     """
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
-    target, counts = _counted(_index_target(target, input, axis), where, ignore_index)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     keep, in_range, _ = softmax.index_bookkeeping(target, None, c, ignore_index, x.dtype)
     scores = jax.lax.stop_gradient(x)
     wrong = (jnp.argmax(scores, axis=-1) != target).astype(x.dtype)
@@ -853,7 +842,7 @@ def multi_margin_loss(
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     class_weight = _class_weight(weight, c, x.dtype)
-    target, counts = _counted(_index_target(target, input, axis), where, None)
+    target, counts = softmax.counted_targets(_index_target(target, input, axis), where, None)
     x = inert(counts, x, features=1)
     _, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, -1, x.dtype)
     safe_target = jnp.where(in_range, target, 0)

@@ -439,11 +439,11 @@ def linear_cross_entropy(
 
     shape = target.shape
     flat_target = target.reshape(-1).astype(jnp.int32)
-    counted = jnp.ones(flat_target.shape, bool) if where is None else _checks.mask(where, shape).reshape(-1)
     # tokens that do not count (masked, ignored) become zeros, and masked targets class 0: whatever
     # they held reaches neither the value nor any gradient (dw = x^T dz would carry a NaN row)
-    flat_target = inert(counted, flat_target)
-    tokens = inert(counted & (flat_target != ignore_index), x.reshape(-1, d), features=1)
+    masked = None if where is None else _checks.mask(where, shape).reshape(-1)
+    flat_target, counts = softmax.counted_targets(flat_target, masked, ignore_index)
+    tokens = inert(counts, x.reshape(-1, d), features=1)
 
     def token_losses(stats: softmax.RowStats, t: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """torch's per-token cross-entropy (the engine's rules) plus the z-loss."""
@@ -462,8 +462,8 @@ def linear_cross_entropy(
                                      loss="linear_cross_entropy", argument="softcap", requirement="must be positive")
         return per_token, denominator, keep
 
-    def reduced(per_token: jax.Array, denominator: jax.Array, keep: jax.Array) -> jax.Array:
-        return reduce(per_token.reshape(shape), reduction, where=(keep & counted).reshape(shape),
+    def reduced(per_token: jax.Array, denominator: jax.Array) -> jax.Array:
+        return reduce(per_token.reshape(shape), reduction, where=counts.reshape(shape),
                       divide_by=denominator.reshape(shape))
 
     if grad_in_forward:
@@ -474,8 +474,8 @@ def linear_cross_entropy(
         class_weight = None if class_weight is None else sg(class_weight)
         softcap = None if softcap is None else sg(softcap)
         nothing = _empty_stats(flat_target.shape[0], acc)
-        _, denominator, keep = token_losses(nothing, flat_target)  # depend on the targets only
-        _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator, keep), jnp.zeros(flat_target.shape, acc))
+        _, denominator, _ = token_losses(nothing, flat_target)  # depend on the targets only
+        _, pull = jax.vjp(lambda per_token: reduced(per_token, denominator), jnp.zeros(flat_target.shape, acc))
         (token_weight,) = pull(jnp.ones((), acc))  # d loss / d per-token loss
         stats, grads = _forward_gradients(
             sg(tokens), sg(w), None if bias is None else sg(bias), class_weight, flat_target, softcap,
@@ -496,12 +496,12 @@ def linear_cross_entropy(
     if vocab_axis is not None:  # combine the shards' statistics: only (N,) vectors cross devices
         stats = softmax.merge_across(stats, vocab_axis)
 
-    per_token, denominator, keep = token_losses(stats, flat_target)
-    result = _attach_gradient(reduced(per_token, denominator, keep), attach).astype(out_dtype)
+    per_token, denominator, _ = token_losses(stats, flat_target)
+    result = _attach_gradient(reduced(per_token, denominator), attach).astype(out_dtype)
     if not return_stats:
         return result
-    lse = jnp.where(keep & counted, lax.stop_gradient(softmax.finish(stats).lse), 0.0)
-    accuracy = (keep & counted & (stats.target >= lax.stop_gradient(stats.max))).reshape(shape).astype(jnp.float32)
+    lse = jnp.where(counts, lax.stop_gradient(softmax.finish(stats).lse), 0.0)
+    accuracy = (counts & (stats.target >= lax.stop_gradient(stats.max))).reshape(shape).astype(jnp.float32)
     return result, LinearCrossEntropyStats(lse=lse.reshape(shape), accuracy=accuracy)
 
 
@@ -593,9 +593,7 @@ def vocab_parallel_cross_entropy(
         class_weight = None if class_weight is None else class_weight.astype(acc)
         local_weight = None if class_weight is None else lax.dynamic_slice_in_dim(class_weight, offset, local_classes)
         # this shard's classes are offset + [0, local_classes): other targets hit nothing here
-        masked = None if where is None else _checks.mask(where, t.shape)
-        t = inert(masked, t)
-        counts = t != ignore_index if masked is None else (t != ignore_index) & masked
+        t, counts = softmax.counted_targets(t, where, ignore_index)
         local = softmax.row_statistics(x, t.astype(jnp.int32) - offset, local_weight)
         # 0 for the samples that do not count: their logits then reach no gradient, whatever they hold
         finished = softmax.finish(softmax.counted(counts, softmax.merge_across(local, axis_name)))

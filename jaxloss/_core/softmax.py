@@ -50,8 +50,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
+from jaxloss._core import checks
 from jaxloss._core.numerics import varying_like
+from jaxloss._core.reduction import inert
 from jaxloss._core.runtime import flag_invalid
 
 BLOCK = 32768
@@ -354,6 +357,19 @@ def class_index_terms(
     per_sample = (1 - eps) * target_weight * finished.nll + smooth
     per_sample = flag_targets(per_sample, keep, in_range, num_classes, ignore_index, loss=loss)
     return flag_smoothing(per_sample, label_smoothing, loss=loss), jnp.where(keep, target_weight, 0.0), keep
+
+
+def counted_targets(
+    target: jax.Array, where: ArrayLike | None, ignore_index: int | None
+) -> tuple[jax.Array, jax.Array]:
+    """``(target, counts)``: class-index targets with those ``where`` masks replaced by class 0
+    (:func:`jaxloss._core.reduction.inert`: a bad index there is not an error, and nothing reaches
+    the gradient), and which samples count (``where`` allows them and ``target != ignore_index``;
+    ignored targets keep ``ignore_index``). ``where`` is checked against ``target``'s shape."""
+    masked = None if where is None else checks.mask(where, target.shape)
+    counts = jnp.ones(target.shape, bool) if ignore_index is None else target != ignore_index
+    counts = counts if masked is None else counts & masked
+    return inert(masked, target), counts
 
 
 def index_bookkeeping(
