@@ -2,8 +2,8 @@
 
 The softmax losses (:func:`cross_entropy`, :func:`nll_loss`, :func:`softmax_focal_loss`,
 :func:`poly1_cross_entropy`, :func:`zero_one_loss`) are short adapters on the softmax engine of
-:mod:`jaxloss._core.softmax`: its row statistics (with their custom gradient that saves only the
-logits and a per-row reference), their shift-exact log-sum-exp and negative log-likelihood, and
+:mod:`jaxloss._core.softmax`: its row statistics (with their custom gradient, which saves only the
+logits and per-row statistics), their shift-exact log-sum-exp and negative log-likelihood, and
 torch's rules for ``weight``, ``ignore_index`` and ``label_smoothing``.
 """
 
@@ -135,11 +135,14 @@ def cross_entropy(
 
     A class index outside ``[0, C)`` (other than ``ignore_index``) gives NaN for that sample (torch
     raises); :func:`jaxloss.checked` reports it. A mean over nothing (every sample ignored or
-    masked) is 0 with a zero gradient (torch gives NaN). The gradient is a custom VJP that saves only
-    the per-row log-sum-exp and writes ``softmax - smoothed one-hot`` (weighted) in one elementwise
-    pass; float16/bfloat16 logits are reduced in float32 and their gradient comes back in their dtype
-    (XLA:CPU materialises one float32 conversion of the logits in the forward pass, shared by its two
-    reductions), and long class axes are reduced in pieces of at most 32768.
+    masked) is 0 with a zero gradient (torch gives NaN); a masked or ignored sample influences
+    neither the value nor the gradient, whatever its logits hold. Computed by the softmax engine
+    (:mod:`jaxloss._core.softmax`): exact under a shift of the logits (``lse - x_y`` as
+    ``(max - x_y) + log(sum)``), float64 kept in float64; the gradient is a custom VJP that saves
+    per-row statistics only and writes ``softmax - smoothed one-hot`` (weighted) in one elementwise
+    pass; float16/bfloat16 logits are reduced in float32 (at most one float32 copy of the logits in
+    compiled temporaries) and their gradient comes back in their dtype; long class axes are reduced
+    in pieces of at most 32768.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl

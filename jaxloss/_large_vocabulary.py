@@ -537,8 +537,8 @@ def vocab_parallel_cross_entropy(
 
     (one ``pmax`` and ``psum``\ s of per-row vectors; the logits never leave their device), then the
     reduction of :func:`jaxloss.cross_entropy` (torch's ``weight``, ``ignore_index``,
-    ``label_smoothing`` and weighted mean). The gradient is a custom VJP that saves only the per-row
-    log-sum-exp, as ``cross_entropy``'s does.
+    ``label_smoothing`` and weighted mean). The statistics and their merge across devices are the
+    softmax engine's (:mod:`jaxloss._core.softmax`), with ``cross_entropy``'s custom gradient.
 
     Args:
       input: this device's logits, shape ``(..., C / K, ...)`` with the class shard on ``axis``.
