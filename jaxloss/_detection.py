@@ -159,7 +159,7 @@ def sigmoid_focal_loss(
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
       >>> jl.sigmoid_focal_loss(jnp.array([-2.0, 0.0, 3.0]), jnp.array([0.0, 1.0, 1.0]))
-      Array([1.3526718e-03, 4.3321699e-02, 2.7320817e-05], dtype=float32)
+      Array([1.3526718e-03, 4.3321699e-02, 2.7320833e-05], dtype=float32)
     """
     inputs, targets = _checks.floating(inputs=inputs, targets=targets)
     _checks.same_shape(inputs=inputs, targets=targets)
