@@ -36,6 +36,8 @@ def _class_last(input: ArrayLike, axis: int) -> tuple[jax.Array, int]:
     if x.ndim == 0:
         raise fail(ValueError, "`input` must have a class axis, got a scalar")
     axis = _checks.normalize_axis(axis, x.ndim)
+    if x.shape[axis] == 0:
+        raise fail(ValueError, f"`input` has shape {x.shape} with an empty class axis ({axis}): need at least one class")
     return jnp.moveaxis(x, axis, -1), axis
 
 
@@ -374,7 +376,7 @@ def _smoothed_log_p(x: jax.Array, lse: jax.Array, use: jax.Array) -> jax.Array:
 
 
 def _smoothed_focal_sum_fwd(x, lse, factor, gamma, use):  # type: ignore[no-untyped-def]
-    return _smoothed_focal_sum(x, lse, factor, gamma, use), (x, lse, factor, gamma, use)
+    return _smoothed_focal_sum.fun(x, lse, factor, gamma, use), (x, lse, factor, gamma, use)
 
 
 def _smoothed_focal_sum_bwd(res, g):  # type: ignore[no-untyped-def]
@@ -516,25 +518,20 @@ def zero_one_loss(
 # Binary and multi-label losses
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _binary_cross_entropy(x: jax.Array, y: jax.Array) -> jax.Array:
-    """Torch's BCE of probabilities, logs clamped at -100, with torch's gradients."""
+    """Torch's BCE of probabilities, logs clamped at -100, with torch's derivatives (a ``custom_jvp``,
+    so forward mode works and reverse mode is its transpose)."""
     return -(y * jnp.maximum(jnp.log(x), -100.0) + (1 - y) * jnp.maximum(jnp.log1p(-x), -100.0))
 
 
-def _binary_cross_entropy_fwd(x, y):  # type: ignore[no-untyped-def]
-    return _binary_cross_entropy(x, y), (x, y)
-
-
-def _binary_cross_entropy_bwd(res, g):  # type: ignore[no-untyped-def]
-    x, y = res
-    dx = g * (x - y) / jnp.maximum(x * (1 - x), 1e-12)
+@_binary_cross_entropy.defjvp
+def _binary_cross_entropy_jvp(primals, tangents):  # type: ignore[no-untyped-def]
+    (x, y), (dx, dy) = primals, tangents
+    slope_x = (x - y) / jnp.maximum(x * (1 - x), 1e-12)
     # the derivative of the clamped value (torch's is +-inf where x is 0 or 1)
-    dy = g * (jnp.maximum(jnp.log1p(-x), -100.0) - jnp.maximum(jnp.log(x), -100.0))
-    return dx, dy
-
-
-_binary_cross_entropy.defvjp(_binary_cross_entropy_fwd, _binary_cross_entropy_bwd)
+    slope_y = jnp.maximum(jnp.log1p(-x), -100.0) - jnp.maximum(jnp.log(x), -100.0)
+    return _binary_cross_entropy(x, y), slope_x * dx + slope_y * dy
 
 
 @loss(counterpart="`F.binary_cross_entropy`", stable_form="`binary_cross_entropy_with_logits`",
@@ -589,9 +586,10 @@ def _softplus_neg(x: jax.Array) -> jax.Array:
     return jnp.log1p(jnp.exp(-jnp.abs(x))) + jnp.maximum(x, 0.0) - x
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _bce_with_logits(x: jax.Array, y: jax.Array, pos_weight: jax.Array | None) -> jax.Array:
-    """``-(p y log sigmoid(x) + (1 - y) log sigmoid(-x))`` with gradient ``(1 + (p-1) y) sigmoid(x) - p y``.
+    """``-(p y log sigmoid(x) + (1 - y) log sigmoid(-x))`` with derivative ``(1 + (p-1) y) sigmoid(x) - p y``
+    (a ``custom_jvp``: finite for huge ``|x|`` in forward and reverse mode, and to any order).
 
     Written as ``max(x, 0) - x y + log(1 + exp(-|x|))`` (exact for huge ``|x|``): without broadcast
     constants such as ``1 - y``, XLA:CPU fuses it into the reduction instead of materialising it."""
@@ -600,21 +598,16 @@ def _bce_with_logits(x: jax.Array, y: jax.Array, pos_weight: jax.Array | None) -
     return x - x * y + (1 + (pos_weight - 1) * y) * _softplus_neg(x)
 
 
-def _bce_with_logits_fwd(x, y, pos_weight):  # type: ignore[no-untyped-def]
-    return _bce_with_logits(x, y, pos_weight), (x, y, pos_weight)
-
-
-def _bce_with_logits_bwd(res, g):  # type: ignore[no-untyped-def]
-    x, y, pos_weight = res
+@_bce_with_logits.defjvp
+def _bce_with_logits_jvp(primals, tangents):  # type: ignore[no-untyped-def]
+    (x, y, pos_weight), (dx, dy, dpos_weight) = primals, tangents
     sig = jax.nn.sigmoid(x)
+    value = _bce_with_logits(x, y, pos_weight)
     if pos_weight is None:
-        return g * (sig - y), g * -x, None
-    log_weight = 1 + (pos_weight - 1) * y
+        return value, (sig - y) * dx - x * dy
     sp = _softplus_neg(x)
-    return g * (log_weight * sig - pos_weight * y), g * ((pos_weight - 1) * sp - x), g * y * sp
-
-
-_bce_with_logits.defvjp(_bce_with_logits_fwd, _bce_with_logits_bwd)
+    slope_x = (1 + (pos_weight - 1) * y) * sig - pos_weight * y
+    return value, slope_x * dx + ((pos_weight - 1) * sp - x) * dy + y * sp * dpos_weight
 
 
 @loss(counterpart="`F.binary_cross_entropy_with_logits`", stable_form="logits (log-sigmoid)",

@@ -218,7 +218,7 @@ def margin_ranking_loss(
       Array([1.5, 0. ], dtype=float32)
     """
     input1, input2 = _checks.floating(input1=input1, input2=input2)
-    target = jnp.asarray(target)
+    (target,) = _checks.numeric(target=target)
     _checks.broadcast(input1=input1, input2=input2, target=target)
     return reduce(_clamp_min0(-target * (input1 - input2) + margin), reduction, where=where)
 
@@ -255,7 +255,7 @@ def hinge_embedding_loss(
       Array([0.3, 0.7, 1. ], dtype=float32)
     """
     (input,) = _checks.floating(input=input)
-    target = jnp.asarray(target)
+    (target,) = _checks.numeric(target=target)
     _checks.broadcast(input=input, target=target)
     per_element = jnp.where(target != 1, _clamp_min0(margin - input), 0.0) + jnp.where(target != -1, input, 0.0)
     return reduce(per_element, reduction, where=where)
@@ -305,7 +305,7 @@ def cosine_embedding_loss(
       Array([1. , 0.5, 1. ], dtype=float32)
     """
     (input1, input2), batch = _batched_floats(input1=input1, input2=input2)
-    target = _checks.broadcastable_to("target", jnp.asarray(target), batch, "the batch shape of the inputs")
+    target = _checks.broadcastable_to("target", _checks.numeric(target=target)[0], batch, "the batch shape of the inputs")
     if where is not None:
         masked = _checks.mask(where, batch)
         input1, input2, target = inert(masked, input1, features=1), inert(masked, input2, features=1), inert(masked, target)

@@ -91,7 +91,7 @@ def _plan(num_tokens: int, vocab: int, chunk_size: int | None) -> _Plan:
 
 def _segments(plan: _Plan) -> list[tuple[int, int, int]]:
     """``(start, size, count)`` of each run of equal chunks: the main run, then the tail."""
-    runs = [(0, plan.size, plan.chunks)]
+    runs = [(0, plan.size, plan.chunks)] if plan.chunks else []  # none for no tokens (grad_in_forward)
     if plan.tail:
         runs.append((plan.size * plan.chunks, plan.tail, 1))
     return runs
@@ -186,7 +186,7 @@ def _vocab_statistics(
 
 
 def _vocab_statistics_fwd(x, w, b, cw, target, softcap, plan):  # type: ignore[no-untyped-def]
-    stats = _vocab_statistics(x, w, b, cw, target, softcap, plan)
+    stats = _vocab_statistics.fun(x, w, b, cw, target, softcap, plan)
     return stats, (x, w, b, cw, target, softcap, stats)
 
 
@@ -295,12 +295,48 @@ def _forward_gradients(
 
 
 def _attach_gradient(value: jax.Array, pairs: list[tuple[jax.Array | None, jax.Array | None]]) -> jax.Array:
-    """``value`` (unchanged) whose gradient with respect to each ``a`` of ``pairs`` is ``g``: adds
-    ``sum((a - stop_gradient(a)) * g)``, which is exactly 0 for finite ``g``."""
+    """``value`` (unchanged) whose gradient with respect to each ``a`` of ``pairs`` is ``g``.
+
+    The gradients were computed in the forward pass, so they cannot be differentiated again: a
+    second derivative (``jax.hessian``, ``jax.grad`` of ``jax.grad``) raises an error instead of
+    returning zeros."""
     for a, g in pairs:
         if a is not None and g is not None:
-            value = value + jnp.sum((a - lax.stop_gradient(a)).astype(value.dtype) * lax.stop_gradient(g))
+            value = _with_gradient(value, a, lax.stop_gradient(g))
     return value
+
+
+@jax.custom_vjp
+def _with_gradient(value: jax.Array, a: jax.Array, g: jax.Array) -> jax.Array:
+    del a, g
+    return value
+
+
+def _with_gradient_fwd(value, a, g):  # type: ignore[no-untyped-def]
+    return value, (a, g)
+
+
+def _with_gradient_bwd(res, cotangent):  # type: ignore[no-untyped-def]
+    a, g = res
+    # a's derivative is never used (the select is constant), but differentiating it raises
+    return cotangent, jnp.where(False, _first_order_only(a), (cotangent * g).astype(a.dtype)), None
+
+
+_with_gradient.defvjp(_with_gradient_fwd, _with_gradient_bwd)
+
+
+@jax.custom_jvp
+def _first_order_only(a: jax.Array) -> jax.Array:
+    return a
+
+
+@_first_order_only.defjvp
+def _first_order_only_jvp(primals, tangents):  # type: ignore[no-untyped-def]
+    raise TypeError(
+        "linear_cross_entropy: grad_in_forward=True computes the gradients in the forward pass, which "
+        "cannot be differentiated again; for second derivatives (jax.hessian, jax.grad of jax.grad, "
+        "jax.jvp of jax.grad) use grad_in_forward=False (the default)"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -392,7 +428,8 @@ def linear_cross_entropy(
         the forward to the backward pass (memory the size of ``w``). Needs a scalar loss
         (``reduction`` ``"mean"`` or ``"sum"``), no ``vocab_axis``, and gives gradients only with
         respect to ``x``, ``w`` and ``bias`` (none for ``weight``, ``label_smoothing``, ``z_loss``
-        and ``softcap``).
+        and ``softcap``), and no second derivatives (``jax.hessian`` raises; the default mode has
+        them).
 
     Returns:
       The loss: a scalar, or ``target.shape`` for ``reduction="none"``, in the dtype of ``x``/``w``;
@@ -416,9 +453,12 @@ def linear_cross_entropy(
     (target,) = _checks.integer(target=target)
     _checks.rank("w", w, 2)
     d, v_local = w.shape
-    if x.ndim < 1 or v_local < 1:
-        raise fail(ValueError, f"need `x` of shape (..., D) and `w` of shape (D, V) with V >= 1, got {x.shape} and {w.shape}")
-    _checks.shape("x", x, (*x.shape[:-1], d))
+    if x.ndim < 1 or v_local < 1 or d < 1:
+        raise fail(ValueError, f"need `x` of shape (..., D) and `w` of shape (D, V) with D >= 1 and V >= 1, got {x.shape} and {w.shape}")
+    if x.shape[-1] != d:
+        hint = " (it looks transposed: for an embedding table E of shape (V, D) pass E.T)" if w.shape[1] == x.shape[-1] else ""
+        raise fail(ValueError, f"`w` has shape {w.shape}, expected (D, V) with D = {x.shape[-1]}, the last axis of "
+                               f"`x` {x.shape}{hint}")
     _checks.shape("target", target, x.shape[:-1])
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise fail(ValueError, f"chunk_size={chunk_size!r} must be a positive integer or None")

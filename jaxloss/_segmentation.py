@@ -25,6 +25,7 @@ Choices where smp is silent or undefined (also in each docstring):
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
@@ -442,7 +443,7 @@ def _per_image(x: jax.Array, per_image: bool) -> jax.Array:
     """``(N, P)`` rows of one image each, or a single ``(1, P)`` row for the whole batch."""
     if per_image:
         _checks.rank("input", x, set(range(1, x.ndim + 1)) or {1})
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # not -1: N may be 0
     return x.reshape(1, -1)
 
 
@@ -450,7 +451,7 @@ def _rows(x: jax.Array, ax: int, per_image: bool) -> jax.Array:
     """``(N, C, P)`` (one row of pixels per image and class), or ``(1, C, P)`` for the whole batch."""
     if per_image:
         x = jnp.moveaxis(x, ax, 1)
-        return x.reshape(x.shape[0], x.shape[1], -1)
+        return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))  # not -1: N may be 0
     x = jnp.moveaxis(x, ax, 0)
     return x.reshape(1, x.shape[0], -1)
 

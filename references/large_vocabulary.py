@@ -24,15 +24,15 @@ def _reference(x, w, target, reduction, chunk_size, label_smoothing):
 
 def _wrong_hidden_size(args):
     x = args[0]
-    return [jnp.zeros((*x.shape[:-1], D + 1), x.dtype), *args[1:]], r"`x` has shape \(3, 2, 5\), expected \(3, 2, 4\)"
+    return [jnp.zeros((*x.shape[:-1], D + 1), x.dtype), *args[1:]], r"`w` has shape \(4, \d+\), expected \(D, V\) with D = 5, the last axis of `x` \(3, 2, 5\)"
 
 
 SPECS = [
     # vmap=False: the harness vmaps every positional argument, and `w` is shared by all tokens (the
     # per-token vmap property is tested with `w` closed over in tests/test_large_vocabulary.py).
-    # grad_order=1: the custom VJP's backward pass is not itself meant to be differentiated.
+    # grad_order=2: the custom VJP's backward pass is differentiable (second derivatives are checked).
     Spec("linear_cross_entropy", _tokens, _reference, unreduced="batch", vmap=False, grad_args=(0, 1),
-         grad_order=1, max_scale=1e15, bad_shape=_wrong_hidden_size),
+         grad_order=2, max_scale=1e15, bad_shape=_wrong_hidden_size),
 ]
 
 

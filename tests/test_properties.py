@@ -169,6 +169,53 @@ def test_gradients_pass_check_grads(name, seed):
         check_grads(total, tuple(args[i] for i in spec.grad_args), order=spec.grad_order, modes=["rev"], atol=1e-4, rtol=1e-4)
 
 
+# The losses whose gradient is a reverse-mode rule (a custom_vjp: the softmax engine's statistics,
+# CTC's and Lovasz's recursions, the box focal loss): forward mode raises an error naming the loss,
+# and second derivatives work as forward-over-reverse (jax.hessian) and reverse-over-reverse.
+REVERSE_ONLY = {"cross_entropy", "poly1_cross_entropy", "softmax_focal_loss", "ntxent_loss",
+                "supervised_contrastive_loss", "linear_cross_entropy", "ctc_loss", "lovasz_hinge_loss",
+                "lovasz_softmax_loss", "sigmoid_focal_loss"}
+
+
+def _float64_total(spec: Spec, seed: int):
+    args, kwargs = _draw(spec, seed, (2, 3), 1.0, jnp.float64)
+    fn = _fn(spec)
+
+    def total(*diff):
+        full = list(args)
+        for i, d in zip(spec.grad_args, diff):
+            full[i] = d
+        return fn(*full, reduction="sum", **kwargs)
+
+    return total, tuple(args[i] for i in spec.grad_args)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].check_grads])
+def test_forward_mode_is_the_derivative_or_an_error_naming_the_loss(name):
+    """jax.jvp against finite differences (float64), or, for a reverse-only loss, a TypeError that
+    names it and the transforms to use (not JAX's generic custom_vjp message)."""
+    with jax.enable_x64(True):
+        total, primals = _float64_total(SPECS[name], 0)
+        if name in REVERSE_ONLY:
+            with pytest.raises(TypeError, match=rf"^{name}: forward-mode differentiation .* Use reverse mode"):
+                jax.jvp(total, primals, primals)
+        else:
+            check_grads(total, primals, order=1, modes=["fwd"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].check_grads and SPECS[n].grad_order == 2])
+def test_hessian_forward_over_reverse_is_the_derivative_of_the_gradient(name):
+    """jax.hessian (jacfwd of jacrev) and jax.jvp of jax.grad (Hessian-vector products), against
+    finite differences of the gradient (float64): never an error, never a silent zero."""
+    with jax.enable_x64(True):
+        total, primals = _float64_total(SPECS[name], 1)
+        gradient = jax.grad(total)
+        check_grads(gradient, primals[:1], order=1, modes=["fwd"], atol=1e-4, rtol=1e-4)
+        hessian = jax.hessian(total)(primals[0])
+        reverse_over_reverse = jax.jacrev(jax.jacrev(total))(primals[0])
+        np.testing.assert_allclose(hessian, reverse_over_reverse, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].torch_fn is not None])
 @given(seed=seeds, batch=batches, scale=scales, reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_parity_with_reference_on_random_shapes(name, seed, batch, scale, reduction):

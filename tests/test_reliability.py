@@ -72,3 +72,107 @@ def test_sigmoid_focal_loss_keeps_relative_precision_for_confident_predictions(l
         assert value == 0.0 or abs(value - expected) < 1e-44
     else:
         np.testing.assert_allclose(value, expected, rtol=2e-6)
+
+
+def test_second_derivative_of_gradients_computed_in_forward_raises_naming_the_loss():
+    """grad_in_forward=True's gradients come from the forward pass: jax.hessian used to return zeros;
+    now it raises. The default mode's Hessian is that of the materialised cross-entropy."""
+    x = jax.random.normal(jax.random.key(0), (4, 3))
+    w = jax.random.normal(jax.random.key(1), (3, 5))
+    labels = jnp.array([0, 4, -100, 2])
+    fused = lambda a, gif: jl.linear_cross_entropy(a, w, labels, grad_in_forward=gif, chunk_size=2)  # noqa: E731
+    for second in (jax.hessian, lambda f: jax.jacrev(jax.jacrev(f))):
+        with pytest.raises(TypeError, match="^linear_cross_entropy: grad_in_forward=True .* use grad_in_forward=False"):
+            second(lambda a: fused(a, True))(x)
+    np.testing.assert_allclose(jax.grad(fused)(x, True), jax.grad(fused)(x, False), rtol=1e-5, atol=1e-7)
+    materialised = jax.hessian(lambda a: jl.cross_entropy(a @ w, labels))(x)
+    np.testing.assert_allclose(jax.hessian(fused)(x, False), materialised, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["bce", "bce_with_logits", "bce_with_logits_pos_weight"])
+def test_forward_mode_rules_cost_no_memory_in_value_and_grad(case):
+    """BCE and BCE-with-logits have custom_jvp rules (forward mode works; reverse mode is their
+    transpose): the compiled value+grad needs no more temporary memory than plain autodiff of the
+    naive formula (read from memory_analysis, deterministic)."""
+    x = jax.random.normal(jax.random.key(0), (256, 512))
+    y = (x > 0.3).astype(jnp.float32)
+    pos_weight = jnp.linspace(0.5, 2.0, 512)
+    log_sigmoid = jax.nn.log_sigmoid
+    calls = {
+        "bce": (lambda a: jl.binary_cross_entropy(a, y),
+                lambda a: -jnp.mean(y * jnp.maximum(jnp.log(a), -100) + (1 - y) * jnp.maximum(jnp.log1p(-a), -100))),
+        "bce_with_logits": (lambda a: jl.binary_cross_entropy_with_logits(a, y),
+                            lambda a: -jnp.mean(y * log_sigmoid(a) + (1 - y) * log_sigmoid(-a))),
+        "bce_with_logits_pos_weight": (
+            lambda a: jl.binary_cross_entropy_with_logits(a, y, pos_weight=pos_weight),
+            lambda a: -jnp.mean(pos_weight * y * log_sigmoid(a) + (1 - y) * log_sigmoid(-a))),
+    }
+    ours, naive = calls[case]
+    inputs = jax.nn.sigmoid(x) if case == "bce" else x
+    temp = lambda f: jax.jit(jax.value_and_grad(f)).lower(inputs).compile().memory_analysis().temp_size_in_bytes  # noqa: E731
+    assert temp(ours) <= temp(naive)
+    tangent = jnp.ones_like(inputs)
+    np.testing.assert_allclose(jax.jvp(ours, (inputs,), (tangent,))[1], jnp.vdot(jax.grad(ours)(inputs), tangent), rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", ["ntxent_loss", "supervised_contrastive_loss", "lovasz_hinge_loss_per_image",
+                                  "lovasz_softmax_loss_per_image", "linear_cross_entropy_grad_in_forward", "cross_entropy"])
+def test_an_empty_batch_gives_zero_and_a_zero_sized_gradient(case):
+    """N = 0 is a mean over nothing: 0, with a finite, empty gradient (these raised inside numpy,
+    with a ZeroDivisionError or a TypeError)."""
+    no_labels = jnp.zeros((0,), jnp.int32)
+    calls = {
+        "ntxent_loss": (lambda e: jl.ntxent_loss(e, no_labels), (0, 4)),
+        "supervised_contrastive_loss": (lambda e: jl.supervised_contrastive_loss(e, no_labels), (0, 4)),
+        "lovasz_hinge_loss_per_image": (lambda x: jl.lovasz_hinge_loss(x, jnp.zeros((0, 4)), per_image=True), (0, 4)),
+        "lovasz_softmax_loss_per_image": (
+            lambda x: jl.lovasz_softmax_loss(x, jnp.zeros((0, 4), jnp.int32), per_image=True), (0, 4, 3)),
+        "linear_cross_entropy_grad_in_forward": (
+            lambda x: jl.linear_cross_entropy(x, jnp.ones((2, 5)), no_labels, grad_in_forward=True), (0, 2)),
+        "cross_entropy": (lambda x: jl.cross_entropy(x, no_labels), (0, 3)),
+    }
+    fn, shape = calls[case]
+    value, grad = jax.value_and_grad(fn)(jnp.zeros(shape))
+    assert float(value) == 0.0 and grad.shape == shape
+
+
+@pytest.mark.parametrize("case", ["cross_entropy", "nll_loss", "multi_margin_loss", "softmax_focal_loss",
+                                  "linear_cross_entropy"])
+def test_an_empty_class_or_feature_axis_is_a_trace_time_error(case):
+    no_classes, labels = jnp.zeros((3, 0)), jnp.zeros((3,), jnp.int32)
+    calls = {
+        "cross_entropy": lambda: jl.cross_entropy(no_classes, labels),
+        "nll_loss": lambda: jl.nll_loss(no_classes, labels),
+        "multi_margin_loss": lambda: jl.multi_margin_loss(no_classes, labels),
+        "softmax_focal_loss": lambda: jl.softmax_focal_loss(no_classes, labels),
+        "linear_cross_entropy": lambda: jl.linear_cross_entropy(no_classes, jnp.zeros((0, 5)), labels),
+    }
+    expected = r"with D >= 1 and V >= 1, got \(3, 0\)" if case == "linear_cross_entropy" else r"\(3, 0\) with an empty class axis"
+    with pytest.raises(ValueError, match=rf"^{case}: .*{expected}"):
+        calls[case]()
+
+
+def test_error_messages_name_the_loss_and_the_argument():
+    x = jnp.zeros((3, 4))
+    flags = jnp.array([True, False, True])
+    for fn, call in [(jl.margin_ranking_loss, lambda: jl.margin_ranking_loss(x[0], x[0], jnp.ones(4, bool))),
+                     (jl.hinge_embedding_loss, lambda: jl.hinge_embedding_loss(x, jnp.ones((3, 4), bool))),
+                     (jl.cosine_embedding_loss, lambda: jl.cosine_embedding_loss(x, x, flags))]:
+        with pytest.raises(TypeError, match=rf"^{fn.__name__}: `target` must have an integer or floating dtype .* got bool"):
+            call()
+    with pytest.raises(ValueError, match=r"^cross_entropy: `ignore_index` is static configuration .* not an array"):
+        jl.cross_entropy(x, jnp.array([0, 1, 2]), ignore_index=jnp.array(3))
+    with pytest.raises(ValueError, match=r"^triplet_margin_loss: `p` is static configuration"):
+        jl.triplet_margin_loss(x, x, x, p=jnp.array(2.0))
+    with pytest.raises(ValueError, match=r"^linear_cross_entropy: `w` has shape \(5, 4\), expected \(D, V\) with D = 4.*looks transposed"):
+        jl.linear_cross_entropy(x, jnp.zeros((5, 4)), jnp.array([0, 1, 2]))
+
+
+def test_numpy_int64_class_indices_beyond_int32_are_rejected_when_x64_is_off():
+    """With x64 off, jax converts a numpy int64 array to int32: 2**32 + 1 would become class 1."""
+    logits = jnp.zeros((2, 3))
+    np.testing.assert_allclose(jl.cross_entropy(logits, np.array([0, 2], np.int64)), np.log(3.0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^cross_entropy: `target` \(int64\) holds 4294967297, beyond the int32 range"):
+        jl.cross_entropy(logits, np.array([0, 2**32 + 1], np.int64))
+    with pytest.raises(ValueError, match=r"^nll_loss: `target` \(int64\) holds -4294967296"):
+        jl.nll_loss(logits, target=np.array([-(2**32), 1], np.int64))

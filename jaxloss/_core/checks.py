@@ -56,6 +56,18 @@ def integer(**arrays: Any) -> tuple[jax.Array, ...]:
     return tuple(out)
 
 
+def numeric(**arrays: Any) -> tuple[jax.Array, ...]:
+    """Return the arrays, checking that each has an integer or floating dtype (labels such as +-1,
+    which ``bool`` cannot hold)."""
+    out = []
+    for name, x in arrays.items():
+        x = _array(name, x)
+        if not (jnp.issubdtype(x.dtype, jnp.integer) or jnp.issubdtype(x.dtype, jnp.floating)):
+            raise fail(TypeError, f"`{name}` must have an integer or floating dtype (labels 1 and -1), got {x.dtype}")
+        out.append(x)
+    return tuple(out)
+
+
 def shape(name: str, x: jax.Array, expected: Sequence[int | None]) -> None:
     """Check ``x.shape`` against ``expected`` (``None`` matches any size)."""
     _via_chex(

@@ -14,7 +14,11 @@ decorated with :func:`loss`, which
 * for elementwise losses, replaces the entries a ``where=`` mask drops by 0 in every array argument
   before the formula (:func:`jaxloss._core.reduction.inert`), so that whatever they hold reaches
   neither the value nor the gradient;
-* prefixes the loss's name to the trace-time errors its checks raise (:mod:`jaxloss._core.errors`);
+* prefixes the loss's name to the trace-time errors its checks raise (:mod:`jaxloss._core.errors`),
+  and turns two generic JAX errors into ones that name the loss and say what to do: a static
+  argument passed as an array, and forward mode (``jax.jvp``, ``jax.jacfwd``) applied to a loss
+  whose gradient is a reverse-only rule; and rejects numpy 64-bit integers beyond int32 when x64 is
+  off (they would wrap to another class);
 * records the loss in the catalogue (:mod:`jaxloss._core.catalogue`).
 """
 
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxloss._core.catalogue import CATALOGUE, LossInfo
 from jaxloss._core.errors import naming
@@ -77,6 +82,70 @@ def _inert_masked(
     kwargs = {k: inert(keep, v) if k not in (*static_names, "where") and isinstance(v, jax.Array) else v
               for k, v in kwargs.items()}
     return args, kwargs
+
+
+_FORWARD_MODE = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
+_NON_HASHABLE = "Non-hashable static arguments are not supported"
+
+
+class Loss:
+    """A jitted loss (``jax.jit`` of the decorated function; ``lower``, ``trace`` and the other
+    attributes of a jitted function are its) whose generic JAX errors name the loss."""
+
+    def __init__(self, name: str, jitted: Any, static_names: tuple[str, ...], parameters: tuple[str, ...]) -> None:
+        functools.update_wrapper(self, jitted)
+        self._name, self._jitted, self._static_names, self._parameters = name, jitted, static_names, parameters
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not jax.config.read("jax_enable_x64"):
+            self._check_host_integers(args, kwargs)
+        try:
+            return self._jitted(*args, **kwargs)
+        except (TypeError, ValueError) as error:
+            explained = self._explained(error, kwargs)
+            if explained is error:
+                raise
+            raise explained from error
+
+    def _check_host_integers(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """numpy 64-bit integers (class indices from a data loader) become int32 when x64 is off:
+        a value beyond int32 would wrap to another, valid-looking class, so it is an error."""
+        named = [*zip(self._parameters, args), *kwargs.items()]
+        for argument, value in named:
+            if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.dtype.itemsize == 8 and value.size:
+                low, high = value.min(), value.max()
+                bounds = np.iinfo(np.int32)
+                if low < bounds.min or high > bounds.max:
+                    raise ValueError(
+                        f"{self._name}: `{argument}` ({value.dtype}) holds {low if low < bounds.min else high}, beyond the int32 "
+                        "range: with jax_enable_x64 off it would wrap around to another, valid-looking value; "
+                        "enable x64 or pass values that fit in int32"
+                    )
+
+    def _explained(self, error: Exception, kwargs: dict[str, Any]) -> Exception:
+        message = str(error)
+        if _FORWARD_MODE in message:
+            return TypeError(
+                f"{self._name}: forward-mode differentiation (jax.jvp, jax.jacfwd, jax.linearize) is not "
+                "supported: the loss's gradient is a reverse-mode rule (custom_vjp). Use reverse mode "
+                "(jax.grad, jax.vjp, jax.jacrev); second derivatives work as forward-over-reverse "
+                "(jax.hessian, jax.jvp of jax.grad for Hessian-vector products) and reverse-over-reverse."
+            )
+        if _NON_HASHABLE in message:
+            arrays = [n for n in self._static_names if isinstance(kwargs.get(n), (jax.Array, np.ndarray))]
+            names = ", ".join(f"`{n}`" for n in arrays) or "a static argument"
+            return ValueError(
+                f"{self._name}: {names} is static configuration (it selects shapes or code paths): pass a "
+                f"Python value (int, float, str, bool, tuple), not an array; static arguments: "
+                f"{', '.join(self._static_names)}"
+            )
+        return error
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._jitted, attribute)
+
+    def __repr__(self) -> str:
+        return f"<jaxloss loss {self._name}>"
 
 
 def loss(
@@ -132,7 +201,7 @@ def loss(
                     )
                 return out
 
-        jitted = jax.jit(traced, static_argnames=static_names)
+        jitted = Loss(name, jax.jit(traced, static_argnames=static_names), static_names, tuple(params))
         doc = inspect.getdoc(fn) or ""
         CATALOGUE[name] = LossInfo(
             name=name,

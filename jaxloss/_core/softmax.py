@@ -253,6 +253,10 @@ def row_statistics(x: jax.Array, target: jax.Array, weight: jax.Array | None = N
 def _dense_forward(x: jax.Array, target: jax.Array, weight: jax.Array | None) -> RowStats:
     c = x.shape[-1]
     pieces = -(-c // BLOCK)
+    if pieces == 0:  # no classes (the similarities of an empty batch): an empty block, lse = -inf
+        acc = accumulation_dtype(x.dtype)
+        zero = jnp.zeros(x.shape[:-1], acc)
+        return RowStats(jnp.full(x.shape[:-1], -jnp.inf, acc), zero, zero, zero, total_weight(weight, x.shape, acc))
     if pieces == 1:
         return block_statistics(x, target, weight)
     width = -(-c // pieces)
