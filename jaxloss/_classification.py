@@ -19,7 +19,7 @@ from jaxloss._core import checks as _checks
 from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
-from jaxloss._core.numerics import varying_like
+from jaxloss._core.numerics import clamp_min0, varying_like
 from jaxloss._core.reduction import Reduction, inert, reduce
 from jaxloss._core.runtime import flag_invalid
 
@@ -792,9 +792,22 @@ def kl_div(
 
 
 def _hinge(z: jax.Array) -> jax.Array:
-    """``max(0, z)`` with torch's zero gradient at ``z = 0`` (``jnp.maximum`` splits it 0.5/0.5); a
-    NaN ``z`` stays NaN (torch's ``z > 0`` test drops it)."""
-    return jnp.where(z <= 0, 0.0, z)
+    """``max(0, z)`` with torch's zero gradient at ``z = 0``; a NaN ``z`` stays NaN, with no gradient."""
+    return clamp_min0(z, gradient_at_zero=False)
+
+
+def _torch_unbatched_margin_shapes(input: ArrayLike, target: ArrayLike, axis: int) -> tuple[jax.Array, jax.Array, int]:
+    """The shapes torch's ``multi_margin_loss`` accepts besides ``(N, C)`` with ``(N,)``: a 0-d
+    score is one class, and an unbatched ``(C,)`` input with a ``(1,)`` target is one sample of a
+    batch of one (torch's result then has shape ``(1,)``)."""
+    (scores,) = _checks.floating(input=input)
+    labels = jnp.asarray(target)
+    if scores.ndim <= 1 and axis in (-1, 0):
+        scores = scores.reshape(1) if scores.ndim == 0 else scores
+        if labels.shape == (1,):
+            scores = scores[None]
+        return scores, labels, -1
+    return scores, labels, axis
 
 
 @loss(counterpart="`F.multi_margin_loss`", static=("p", "axis"))
@@ -835,6 +848,7 @@ def multi_margin_loss(
       Array(0.325, dtype=float32)
     """
     _checks.choice("p", p, (1, 2))
+    input, target, axis = _torch_unbatched_margin_shapes(input, target, axis)
     x, axis = _class_last(input, axis)
     c = x.shape[-1]
     class_weight = _class_weight(weight, c, x.dtype)
@@ -889,8 +903,8 @@ def multilabel_margin_loss(
     (input,) = _checks.floating(input=input)
     (target,) = _checks.integer(target=target)
     _checks.same_shape(input=input, target=target)
-    if input.ndim == 0:
-        raise ValueError("multilabel_margin_loss: `input` must have a class axis, got a scalar")
+    if input.ndim == 0:  # torch: a 0-d input is one sample with one class
+        input, target = input[None], target[None]
     c = input.shape[-1]
     masked = None if where is None else _checks.mask(where, input.shape[:-1])
     input, target = inert(masked, input, features=1), inert(masked, target, -1, features=1)

@@ -58,6 +58,21 @@ def _focal_parts(x: jax.Array, y: jax.Array, pw: jax.Array | None, alpha: jax.Ar
                 use_alpha=use_alpha)
 
 
+@jax.custom_jvp
+def _quotient(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a / b`` whose derivative is ``(da - (a / b) db) / b``: autodiff's ``-a db / b**2`` squares
+    ``b``, which underflows to 0 in float32 for ``b`` below 1e-19 (``1 - p_t`` at logits beyond
+    +-44), making second derivatives of the focal loss NaN."""
+    return a / b
+
+
+@_quotient.defjvp
+def _quotient_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    (a, b), (da, db) = primals, tangents
+    q = _quotient(a, b)
+    return q, (da - q * db) / b
+
+
 def _focal_derivatives(f: dict, which: tuple[bool, ...]) -> tuple[jax.Array | None, ...]:
     """Elementwise derivatives of the loss w.r.t. ``(x, y, pos_weight, alpha, gamma)``, only those
     flagged in ``which`` (the others are None)."""
@@ -68,7 +83,7 @@ def _focal_derivatives(f: dict, which: tuple[bool, ...]) -> tuple[jax.Array | No
     out: list[jax.Array | None] = [None] * 5
     if which[0]:
         # d log(1 - p_t)/dx = (1 - 2y) p q / (1 - p_t), and p q / (1 - p_t) = e d / u (d where u = 0)
-        r = jnp.where(f["ok"], e * d / f["u_safe"], d)
+        r = jnp.where(f["ok"], _quotient(e * d, f["u_safe"]), d)
         out[0] = a * m * ((1 - y) * p - f["py"] * q + ce * gamma * (1 - 2 * y) * r)
     if which[1]:
         dm = gamma * jnp.exp((gamma - 1) * f["log_1mpt"]) * (q - p)  # d (1 - p_t)^gamma / dy

@@ -26,6 +26,7 @@ from jaxloss._core import checks as _checks
 from jaxloss._core import softmax
 from jaxloss._core.decorator import loss
 from jaxloss._core.errors import fail
+from jaxloss._core.numerics import clamp_min0
 from jaxloss._core.reduction import Reduction, check_reduction, inert, reduce
 from jaxloss._core.runtime import flag_invalid
 
@@ -39,8 +40,8 @@ _DISTANCES: tuple[Distance, ...] = ("euclidean", "cosine")
 
 
 def _clamp_min0(z: jax.Array) -> jax.Array:
-    """``torch.clamp_min(z, 0)``: its gradient passes at ``z == 0`` (``jnp.maximum`` halves it) and NaN stays NaN."""
-    return jnp.where(z < 0, 0.0, z)
+    """``torch.clamp_min(z, 0)``: its gradient passes at ``z == 0``; a NaN stays NaN, with no gradient."""
+    return clamp_min0(z, gradient_at_zero=True)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))

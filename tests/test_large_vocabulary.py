@@ -326,7 +326,7 @@ _X, _W, _T = np.zeros((3, 4), np.float32), np.zeros((4, 10), np.float32), np.zer
     "args, kwargs, error, message",
     [
         ((_X, _W[0], _T), {}, ValueError, r"`w` has shape \(10,\) \(rank 1\), expected rank 2"),
-        ((_X, _W[:3], _T), {}, ValueError, r"`x` has shape \(3, 4\), expected \(3, 3\)"),
+        ((_X, _W[:3], _T), {}, ValueError, r"`w` has shape \(3, 10\), expected \(D, V\) with D = 4, the last axis of `x` \(3, 4\)"),
         ((_X, _W, _T[:2]), {}, ValueError, r"`target` has shape \(2,\), expected \(3,\)"),
         ((_X, _W, _T.astype(np.float32)), {}, TypeError, r"`target` must have an integer dtype"),
         ((_X.astype(np.int32), _W, _T), {}, TypeError, r"`x` must have a floating dtype"),

@@ -6,6 +6,7 @@ TORCH_SEMANTICS.md, "JAX-side pitfalls").
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -24,6 +25,22 @@ def abs_(x: jax.Array) -> jax.Array:
 def _abs_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
     (x,), (dx,) = primals, tangents
     return jnp.abs(x), jnp.sign(x) * dx
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def clamp_min0(z: jax.Array, gradient_at_zero: bool) -> jax.Array:
+    """``max(z, 0)`` with torch's derivatives: 1 where ``z > 0``, ``gradient_at_zero`` at 0
+    (``torch.clamp_min`` passes it, the ``z > 0`` test of torch's hinge kernels does not;
+    ``jnp.maximum`` halves it), and 0 where ``z`` is NaN, whose value stays NaN (torch's masks
+    ``z >= 0`` and ``z > 0`` are False there, so no gradient goes through)."""
+    return jnp.where(z < 0, 0.0, z)
+
+
+@clamp_min0.defjvp
+def _clamp_min0_jvp(gradient_at_zero: bool, primals: tuple[jax.Array], tangents: tuple[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    (z,), (dz,) = primals, tangents
+    passes = z >= 0 if gradient_at_zero else z > 0
+    return clamp_min0(z, gradient_at_zero), jnp.where(passes, dz, 0.0)
 
 
 def safe_where(condition: ArrayLike, x: ArrayLike, safe_value: ArrayLike) -> jax.Array:
