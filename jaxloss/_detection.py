@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss._core import checks as _checks
@@ -99,29 +100,25 @@ def _focal_derivatives(f: dict, which: tuple[bool, ...]) -> tuple[jax.Array | No
     return tuple(out)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _focal(has_pw: bool, x: jax.Array, y: jax.Array, pw: jax.Array, alpha: jax.Array, gamma: jax.Array) -> jax.Array:
     return _focal_parts(x, y, pw if has_pw else None, alpha, gamma)["out"]
 
 
-def _focal_fwd(has_pw: bool, *primals: Any) -> tuple[jax.Array, tuple]:
-    # symbolic_zeros: each primal says whether it is perturbed, so only the derivatives that are
-    # needed are computed, in the same pass as the value (the gradient w.r.t. the logits is a
-    # single fused elementwise product, no autodiff graph to replay).
-    x, y, pw, alpha, gamma = (p.value for p in primals)
+def _focal_jvp(has_pw: bool, primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
+    # symbolic_zeros: a tangent that is a SymbolicZero is not perturbed, so only the derivatives
+    # that are needed are computed, in the same pass as the value. Reverse mode transposes the
+    # linear part (one product per perturbed argument), so the residuals are those derivatives:
+    # one array the loss's size for the logits, as a hand-written VJP would save.
+    x, y, pw, alpha, gamma = primals
     f = _focal_parts(x, y, pw if has_pw else None, alpha, gamma)
-    return f["out"], _focal_derivatives(f, tuple(p.perturbed for p in primals))
+    perturbed = tuple(not isinstance(t, SymbolicZero) for t in tangents)
+    terms = [deriv * t for deriv, t in zip(_focal_derivatives(f, perturbed), tangents) if deriv is not None]
+    out = f["out"]
+    return out, functools.reduce(jnp.add, terms) if terms else jnp.zeros_like(out)
 
 
-def _focal_bwd(has_pw: bool, derivs: tuple, ct: jax.Array) -> tuple:
-    del has_pw
-    # x, y, pos_weight have the loss's shape; alpha and gamma are scalars
-    return tuple(
-        None if deriv is None else ct * deriv if i < 3 else jnp.sum(ct * deriv) for i, deriv in enumerate(derivs)
-    )
-
-
-_focal.defvjp(_focal_fwd, _focal_bwd, symbolic_zeros=True)
+_focal.defjvp(_focal_jvp, symbolic_zeros=True)
 
 
 @loss(
@@ -150,12 +147,12 @@ def sigmoid_focal_loss(
     where ``BCE`` is ``binary_cross_entropy_with_logits`` (with ``pos_weight`` multiplying its
     positive term, as in torch). ``alpha < 0`` disables the class balancing (``alpha_t = 1``).
 
-    Everything is computed in log space, with an analytic derivative (a custom VJP that computes
+    Everything is computed in log space, with an analytic derivative (a custom JVP that computes
     only the derivatives that are asked for, in the pass that computes the value), so values and
     gradients are finite for any finite logit (``+-1e4`` included) and any ``gamma >= 0``; torch's
     gradient is NaN for ``0 < gamma < 1`` when ``p_t`` rounds to 1, and torch overflows
-    ``(1 - p_t)`` to 0 where this keeps ``exp(gamma log(1 - p_t))``. Being a custom VJP, it supports
-    reverse mode (``jax.grad``, ``jax.vjp``, higher orders) but not forward mode (``jax.jvp``).
+    ``(1 - p_t)`` to 0 where this keeps ``exp(gamma log(1 - p_t))``. Forward and reverse mode
+    (``jax.jvp``, ``jax.grad``) and higher orders (``jax.hessian``) all work.
 
     Args:
       inputs: logits ``x``, any shape.

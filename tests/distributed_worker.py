@@ -24,8 +24,13 @@ Checks:
 * ``shard_map/...``: :func:`jaxloss.global_mean`, :func:`jaxloss.global_sum` and
   :func:`jaxloss.vocab_parallel_cross_entropy` inside ``jax.shard_map`` against the losses on the
   whole batch on one device.
-* ``explicit/...``: a mesh with ``Explicit`` axes (``jax.make_mesh``'s default): a loss JAX can
-  type natively, and ``cross_entropy`` with the class axis sharded through ``jax.sharding.auto_axes``.
+* ``explicit/<case>``: the same as ``jit/<case>`` on a mesh with ``Explicit`` axes (the default of
+  ``jax.make_mesh``), inputs placed the same way, called inside ``jax.set_mesh`` with no
+  ``auto_axes`` from the caller: every loss of the catalogue, values and gradients equal to one
+  device (the decorator runs the loss with the axes made ``Auto``, ``jaxloss._core.meshes``).
+* ``explicit/...`` (other checks): a batch-only placement, a loss under ``shard_map`` over
+  ``"data"`` with ``"model"`` still explicit, the unreduced loss typed with the batch's sharding,
+  and a caller's own ``auto_axes`` still working.
 * ``hlo/...``: the compiled program of a loss (value and gradient) with the class axis sharded
   over ``"model"`` has no all-gather, and no collective moves more than per-row vectors.
 """
@@ -251,7 +256,9 @@ OTHER_CHECKS = (
     "shard_map/vocab_parallel_cross_entropy/bad_target_nan",
     "shard_map/vocab_parallel_cross_entropy/classes_over_both_axes",
     "shard_map/vocab_parallel_cross_entropy/matches_linear_cross_entropy",
-    "explicit/mse_loss+where",
+    "explicit/batch_only/every_case",
+    "explicit/unreduced_keeps_batch_sharding",
+    "explicit/shard_map_over_data",
     "explicit/cross_entropy/auto_axes",
     "hlo/detector_sees_a_gather",
     "hlo/cross_entropy",
@@ -264,8 +271,8 @@ OTHER_CHECKS = (
 def check_names() -> list[str]:
     """Every check the child reports, in order."""
     all_cases = cases()
-    return ([f"jit/{c.name}" for c in all_cases] + [f"shard_map/data_parallel/{c.name}" for c in all_cases if c.separable]
-            + list(OTHER_CHECKS))
+    return ([f"jit/{c.name}" for c in all_cases] + [f"explicit/{c.name}" for c in all_cases]
+            + [f"shard_map/data_parallel/{c.name}" for c in all_cases if c.separable] + list(OTHER_CHECKS))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,14 +345,23 @@ class Child:
         (_, out), grads = jax.jit(jax.value_and_grad(total, argnums=case.grad, has_aux=True))(*placed)
         return out, grads
 
-    def jit_case(self, case: ShardCase) -> None:
+    def jit_case(self, case: ShardCase, explicit: bool = False) -> None:
+        """``case`` under ``jit`` on arrays sharded over the mesh (Auto axes, or with ``explicit``
+        a ``jax.make_mesh`` mesh with its default Explicit axes, set as the current mesh) equals
+        one device."""
         jax = self.jax
         host = [a for a, _ in case.args] + [a for a, _ in case.arrays.values()]
         specs = [s for _, s in case.args] + [s for _, s in case.arrays.values()]
         one = jax.devices()[0]
         want_out, want_grads = self.value_and_grads(case, [jax.device_put(a, one) for a in host])
-        placed = [jax.device_put(a, self.sharding(s)) for a, s in zip(host, specs)]
-        got_out, got_grads = self.value_and_grads(case, placed)
+        if explicit:
+            mesh = self.explicit_mesh()
+            with jax.set_mesh(mesh):
+                placed = [jax.device_put(a, self.NamedSharding(mesh, self.P(*s))) for a, s in zip(host, specs)]
+                got_out, got_grads = self.value_and_grads(case, placed)
+        else:
+            placed = [jax.device_put(a, self.sharding(s)) for a, s in zip(host, specs)]
+            got_out, got_grads = self.value_and_grads(case, placed)
         if len(placed[0].sharding.device_set) != 8:
             raise Mismatch("the first input is not spread over the 8 devices")
         _finite(f"{case.loss} value", want_out)
@@ -591,14 +607,65 @@ class Child:
         for i, g, w in zip(grad, got_g, want_g):
             _close(f"{what} grad {i}", g, w)
 
-    def explicit_mse(self) -> None:
-        jl = self.jl
-        x, y, mask = _normal(94, (N, C)), _normal(95, (N, C)), _mask(96, (N, C))
-        self.explicit_compare("mse_loss", lambda a, b, m: jl.mse_loss(a, b, where=m), [x, y, mask], [DM] * 3, (0, 1))
+    def explicit_batch_only(self) -> None:
+        """Every case with only the batch sharded (over "data"; classes, weights and features
+        replicated), the commonest data-parallel layout, on the Explicit mesh."""
+        failures = []
+        for case in cases():
+            only_batch = dataclasses.replace(
+                case,
+                args=tuple((a, tuple(x if x == "data" else None for x in s)) for a, s in case.args),
+                arrays={k: (a, tuple(x if x == "data" else None for x in s)) for k, (a, s) in case.arrays.items()})
+            try:
+                self.jit_case(only_batch, explicit=True)
+            except Exception as e:  # report every case that fails, not only the first
+                failures.append(f"{case.name}: {str(e).splitlines()[0][:300]}")
+        if failures:
+            raise Mismatch("\n".join(failures))
+
+    def explicit_unreduced_sharding(self) -> None:
+        """The unreduced loss is typed with the sharding of the batch it comes from: the input of
+        its shape for an elementwise loss, the batch axis of the logits for a per-sample loss."""
+        jax, jl = self.jax, self.jl
+        mesh = self.explicit_mesh()
+        logits, labels, x = _normal(100, (N, C)), _labels(101, (N,), C), _normal(102, (N, C))
+        with jax.set_mesh(mesh):
+            per_sample = jax.jit(lambda a, t: jl.cross_entropy(a, t, reduction="none"))(
+                jax.device_put(logits, self.NamedSharding(mesh, self.P(*DM))),
+                jax.device_put(labels, self.NamedSharding(mesh, self.P(*D))))
+            per_element = jax.jit(lambda a, b: jl.mse_loss(a, b, reduction="none"))(
+                *(jax.device_put(v, self.NamedSharding(mesh, self.P(*DM))) for v in (x, x + 1)))
+        for what, out, spec in (("cross_entropy", per_sample, D), ("mse_loss", per_element, DM)):
+            got = tuple(out.sharding.spec)
+            if got[: len(spec)] != spec or any(g is not None for g in got[len(spec):]):
+                raise Mismatch(f"{what}(reduction='none') is sharded as {got}, expected {spec}")
+        _close("mse_loss unreduced", per_element, np.ones((N, C)), 1e-6)
+
+    def explicit_shard_map_over_data(self) -> None:
+        """Inside ``shard_map`` over "data" of an Explicit mesh, "model" stays Explicit: a class-
+        weighted cross-entropy (a gather of the weights by the labels) still runs, and the psum of
+        the per-device sums is the whole batch's sum."""
+        jax, jl = self.jax, self.jl
+        mesh = self.explicit_mesh()
+        logits, labels, weight = _normal(103, (N, C), 2.0), _ignored(_labels(104, (N,), C)), _uniform(105, (C,), 0.5, 2.0)
+
+        def summed(x: Any, t: Any, w: Any) -> Any:
+            return jl.cross_entropy(x, t, w, reduction="sum", label_smoothing=0.1)
+
+        local = jax.shard_map(lambda x, t, w: jax.lax.psum(summed(x, t, w), "data"), mesh=mesh, axis_names={"data"},
+                              in_specs=(self.P("data"), self.P("data"), self.P()), out_specs=self.P())
+        step = jax.jit(jax.value_and_grad(local, argnums=(0, 2)))
+        want, want_g = jax.jit(jax.value_and_grad(summed, argnums=(0, 2)))(logits, labels, weight)
+        with jax.set_mesh(mesh):
+            got, got_g = step(*(jax.device_put(a, self.NamedSharding(mesh, self.P(*s)))
+                                for a, s in ((logits, D), (labels, D), (weight, REP))))
+        _close("shard_map cross_entropy value", got, want)
+        for g, w in zip(got_g, want_g):
+            _close("shard_map cross_entropy grad", g, w)
 
     def explicit_cross_entropy(self) -> None:
-        """With Explicit axes, a loss whose sharding JAX cannot infer (here: a gather along the
-        sharded class axis) runs under ``jax.sharding.auto_axes``, as the README says."""
+        """A caller's own ``jax.sharding.auto_axes`` around a loss (the workaround before the losses
+        did it themselves) still works."""
         jax, jl = self.jax, self.jl
         logits, labels, weight = _normal(97, (N, C), 2.0), _ignored(_labels(98, (N,), C)), _uniform(99, (C,), 0.5, 2.0)
         loss = jax.sharding.auto_axes(lambda x, t, w: jl.cross_entropy(x, t, w, label_smoothing=0.1),
@@ -670,6 +737,8 @@ class Child:
         for case in cases():
             self.run(f"jit/{case.name}", lambda case=case: self.jit_case(case))
         for case in cases():
+            self.run(f"explicit/{case.name}", lambda case=case: self.jit_case(case, explicit=True))
+        for case in cases():
             if case.separable:
                 self.run(f"shard_map/data_parallel/{case.name}", lambda case=case: self.data_parallel_case(case))
         checks: dict[str, Callable[[], None]] = {
@@ -691,7 +760,9 @@ class Child:
             "shard_map/vocab_parallel_cross_entropy/bad_target_nan": self.vocab_bad_target,
             "shard_map/vocab_parallel_cross_entropy/classes_over_both_axes": self.vocab_two_axes,
             "shard_map/vocab_parallel_cross_entropy/matches_linear_cross_entropy": self.vocab_vs_linear,
-            "explicit/mse_loss+where": self.explicit_mse,
+            "explicit/batch_only/every_case": self.explicit_batch_only,
+            "explicit/unreduced_keeps_batch_sharding": self.explicit_unreduced_sharding,
+            "explicit/shard_map_over_data": self.explicit_shard_map_over_data,
             "explicit/cross_entropy/auto_axes": self.explicit_cross_entropy,
             "hlo/detector_sees_a_gather": self.hlo_detector,
             "hlo/cross_entropy": lambda: self.hlo_loss("cross_entropy"),

@@ -7,7 +7,11 @@ inputs. The CI profile is small (``HYPOTHESIS_PROFILE=ci``, the default); run
 
 from __future__ import annotations
 
+import inspect
+import math
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -30,7 +34,14 @@ scales = st.sampled_from([1e-3, 1.0, 30.0])
 # eager evaluation runs every loop (scan, while) op by op in Python, up to 20 s per example for the
 # CTC and Lovasz losses: a tenth of the profile's examples (at least 3) suffice there, the other
 # properties cover the shapes
-EAGER_EXAMPLES = settings(max_examples=max(3, settings.default.max_examples // 10))
+def eager_examples(max_examples: int) -> int:
+    return max(3, max_examples // 10)
+
+
+def runs_eagerly(test: Any) -> Any:
+    """A property that evaluates eagerly (below ``@given``): a tenth of the profile's examples."""
+    test.runs_eagerly = True
+    return settings(max_examples=eager_examples(settings.default.max_examples))(test)
 
 
 def _fn(spec: Spec):
@@ -84,7 +95,7 @@ def test_finite_at_extreme_magnitudes(name):
 
 @pytest.mark.parametrize("name", NAMES)
 @given(seed=seeds, batch=batches)
-@EAGER_EXAMPLES
+@runs_eagerly
 def test_jit_equals_eager(name, seed, batch):
     spec = SPECS[name]
     args, kwargs = _draw(spec, seed, batch, 1.0)
@@ -170,11 +181,11 @@ def test_gradients_pass_check_grads(name, seed):
 
 
 # The losses whose gradient is a reverse-mode rule (a custom_vjp: the softmax engine's statistics,
-# CTC's and Lovasz's recursions, the box focal loss): forward mode raises an error naming the loss,
+# CTC's and Lovasz's recursions): forward mode raises an error naming the loss,
 # and second derivatives work as forward-over-reverse (jax.hessian) and reverse-over-reverse.
 REVERSE_ONLY = {"cross_entropy", "poly1_cross_entropy", "softmax_focal_loss", "ntxent_loss",
                 "supervised_contrastive_loss", "linear_cross_entropy", "ctc_loss", "lovasz_hinge_loss",
-                "lovasz_softmax_loss", "sigmoid_focal_loss"}
+                "lovasz_softmax_loss"}
 
 
 def _float64_total(spec: Spec, seed: int):
@@ -429,3 +440,33 @@ def test_an_invalid_value_gives_nan_value_and_gradient_and_checked_names_it(name
         assert any(not np.all(np.isfinite(np.asarray(g))) for g in grads), (name, grads)
     with pytest.raises(checkify.JaxRuntimeError, match=f"{name}: "):
         jl.checked(_fn(spec))(*args, **kwargs)
+
+
+# --- the README's table of these properties --------------------------------------------------------
+
+
+def property_table() -> str:
+    """The README's table: each property of this module, in order, the losses it runs on and the
+    cases per loss under CI's Hypothesis profile (read from the tests' own parametrisations)."""
+    ci_examples = settings.get_profile("ci").max_examples
+    rows = ["| property | losses | cases per loss | cases |", "|---|---|---|---|"]
+    tests = inspect.getmembers(sys.modules[__name__], inspect.isfunction)
+    for test_name, test in sorted(tests, key=lambda item: inspect.getsourcelines(item[1])[1]):
+        marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
+        names = [m.args[1] for m in marks if m.args[0] == "name"]
+        if not test_name.startswith("test_") or not names:
+            continue
+        per_loss = math.prod(len(m.args[1]) for m in marks if m.args[0] != "name")
+        if hasattr(test, "hypothesis"):
+            eager = getattr(test.hypothesis.inner_test, "runs_eagerly", False)
+            per_loss *= eager_examples(ci_examples) if eager else ci_examples
+        losses = len(names[0])
+        rows.append(f"| {test_name.removeprefix('test_').replace('_', ' ')} | {losses} | {per_loss} | {losses * per_loss} |")
+    return "\n".join(rows)
+
+
+def test_readme_lists_every_property_with_its_case_counts():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = re.search(r"<!-- property-table -->\n(.*?)\n<!-- /property-table -->", readme, flags=re.DOTALL)
+    assert section is not None, "README.md has no property table"
+    assert section.group(1) == property_table(), "README's property table is stale; paste:\n" + property_table()

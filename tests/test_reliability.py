@@ -89,11 +89,18 @@ def test_second_derivative_of_gradients_computed_in_forward_raises_naming_the_lo
     np.testing.assert_allclose(jax.hessian(fused)(x, False), materialised, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["bce", "bce_with_logits", "bce_with_logits_pos_weight"])
+def _naive_sigmoid_focal(a: jax.Array, y: jax.Array) -> jax.Array:
+    p = jax.nn.sigmoid(a)
+    ce = -(y * jax.nn.log_sigmoid(a) + (1 - y) * jax.nn.log_sigmoid(-a))
+    p_t = p * y + (1 - p) * (1 - y)
+    return jnp.mean((0.25 * y + 0.75 * (1 - y)) * ce * (1 - p_t) ** 2)
+
+
+@pytest.mark.parametrize("case", ["bce", "bce_with_logits", "bce_with_logits_pos_weight", "sigmoid_focal"])
 def test_forward_mode_rules_cost_no_memory_in_value_and_grad(case):
-    """BCE and BCE-with-logits have custom_jvp rules (forward mode works; reverse mode is their
-    transpose): the compiled value+grad needs no more temporary memory than plain autodiff of the
-    naive formula (read from memory_analysis, deterministic)."""
+    """BCE, BCE-with-logits and the sigmoid focal loss have custom_jvp rules (forward mode works;
+    reverse mode is their transpose): the compiled value+grad needs no more temporary memory than
+    plain autodiff of the naive formula (read from memory_analysis, deterministic)."""
     x = jax.random.normal(jax.random.key(0), (256, 512))
     y = (x > 0.3).astype(jnp.float32)
     pos_weight = jnp.linspace(0.5, 2.0, 512)
@@ -106,6 +113,7 @@ def test_forward_mode_rules_cost_no_memory_in_value_and_grad(case):
         "bce_with_logits_pos_weight": (
             lambda a: jl.binary_cross_entropy_with_logits(a, y, pos_weight=pos_weight),
             lambda a: -jnp.mean(pos_weight * y * log_sigmoid(a) + (1 - y) * log_sigmoid(-a))),
+        "sigmoid_focal": (lambda a: jl.sigmoid_focal_loss(a, y, reduction="mean"), lambda a: _naive_sigmoid_focal(a, y)),
     }
     ours, naive = calls[case]
     inputs = jax.nn.sigmoid(x) if case == "bce" else x

@@ -19,6 +19,9 @@ decorated with :func:`loss`, which
   argument passed as an array, and forward mode (``jax.jvp``, ``jax.jacfwd``) applied to a loss
   whose gradient is a reverse-only rule; and rejects numpy 64-bit integers beyond int32 when x64 is
   off (they would wrap to another class);
+* under a mesh with ``Explicit`` axes (``jax.make_mesh``'s default), runs the loss with those
+  axes made ``Auto`` and types its result (:mod:`jaxloss._core.meshes`), so that no loss needs
+  ``jax.sharding.auto_axes`` from its caller;
 * records the loss in the catalogue (:mod:`jaxloss._core.catalogue`).
 """
 
@@ -35,6 +38,7 @@ import numpy as np
 
 from jaxloss._core.catalogue import CATALOGUE, LossInfo
 from jaxloss._core.errors import naming
+from jaxloss._core.meshes import on_auto_axes
 from jaxloss._core.numerics import drop_unit_minor_axis
 from jaxloss._core.reduction import inert
 
@@ -180,26 +184,29 @@ def loss(
         if missing:
             raise TypeError(f"{name}: static arguments {missing} are not parameters")
 
+        def body(*args: Any, **kwargs: Any) -> Any:
+            out_dtype = _result_dtype(args)
+            if half_precision_upcast:
+                args = tuple(_upcast(a) for a in args)
+                kwargs = {k: v if k in static_names else _upcast(v) for k, v in kwargs.items()}
+            if elementwise and kwargs.get("where") is not None:
+                args, kwargs = _inert_masked(args, kwargs, static_names)
+            full_shape = None
+            if elementwise:
+                args, kwargs, full_shape = _drop_unit_minor_axis(args, kwargs, static_names)
+            out = fn(*args, **kwargs)
+            if full_shape is not None and out.shape == full_shape[:-1]:
+                out = out.reshape(full_shape)
+            if half_precision_upcast and out_dtype is not None and out_dtype in HALF:
+                out = jax.tree_util.tree_map(
+                    lambda o: o.astype(out_dtype) if jnp.issubdtype(o.dtype, jnp.floating) else o, out
+                )
+            return out
+
         @functools.wraps(fn)
         def traced(*args: Any, **kwargs: Any) -> Any:
             with naming(name):
-                out_dtype = _result_dtype(args)
-                if half_precision_upcast:
-                    args = tuple(_upcast(a) for a in args)
-                    kwargs = {k: v if k in static_names else _upcast(v) for k, v in kwargs.items()}
-                if elementwise and kwargs.get("where") is not None:
-                    args, kwargs = _inert_masked(args, kwargs, static_names)
-                full_shape = None
-                if elementwise:
-                    args, kwargs, full_shape = _drop_unit_minor_axis(args, kwargs, static_names)
-                out = fn(*args, **kwargs)
-                if full_shape is not None and out.shape == full_shape[:-1]:
-                    out = out.reshape(full_shape)
-                if half_precision_upcast and out_dtype is not None and out_dtype in HALF:
-                    out = jax.tree_util.tree_map(
-                        lambda o: o.astype(out_dtype) if jnp.issubdtype(o.dtype, jnp.floating) else o, out
-                    )
-                return out
+                return on_auto_axes(body, *args, **kwargs)
 
         jitted = Loss(name, jax.jit(traced, static_argnames=static_names), static_names, tuple(params))
         doc = inspect.getdoc(fn) or ""
