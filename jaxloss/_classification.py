@@ -30,12 +30,13 @@ _HALF = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 # Argument handling shared by the class-axis losses
 
 
-def _class_last(input: ArrayLike, axis: int) -> tuple[jax.Array, int]:
-    """``input`` (floating) with its class axis moved last, and that axis normalised."""
+def _class_last(input: ArrayLike, target: ArrayLike, axis: int | None) -> tuple[jax.Array, int]:
+    """``input`` (floating) with its class axis moved last, and that axis: ``axis`` normalised, or
+    read from ``target``'s shape when None (:func:`jaxloss._core.checks.class_axis`)."""
     (x,) = _checks.floating(input=input)
     if x.ndim == 0:
         raise fail(ValueError, "`input` must have a class axis, got a scalar")
-    axis = _checks.normalize_axis(axis, x.ndim)
+    axis = _checks.class_axis(axis, x.shape, jnp.shape(target))
     if x.shape[axis] == 0:
         raise fail(ValueError, f"`input` has shape {x.shape} with an empty class axis ({axis}): need at least one class")
     return jnp.moveaxis(x, axis, -1), axis
@@ -44,18 +45,25 @@ def _class_last(input: ArrayLike, axis: int) -> tuple[jax.Array, int]:
 def _index_target(target: ArrayLike, input: ArrayLike, axis: int) -> jax.Array:
     """Check class-index targets: integer, of ``input``'s shape without the class axis."""
     (y,) = _checks.integer(target=target)
-    expected = tuple(s for i, s in enumerate(jnp.shape(input)) if i != axis)
-    _checks.shape("target", y, expected)
+    shape = jnp.shape(input)
+    expected = tuple(s for i, s in enumerate(shape) if i != axis)
+    if y.shape != expected:
+        raise fail(ValueError, f"`target` has shape {tuple(y.shape)}, expected {expected}: `input` {tuple(shape)} "
+                   f"without its class axis {axis}; {_checks.LAYOUT_HINT}")
     return y
 
 
-def _class_weight(weight: ArrayLike | None, num_classes: int, dtype: Any, name: str = "weight") -> jax.Array | None:
-    """Check a per-class weight vector of shape ``(C,)`` and return it in ``dtype`` (the logits'
-    accumulation dtype: float64 weights stay float64 with float64 logits)."""
+def _class_weight(weight: ArrayLike | None, num_classes: int, dtype: Any, name: str = "weight",
+                  axis: int = -1) -> jax.Array | None:
+    """Check a per-class weight vector of shape ``(C,)`` (``C`` the size of ``input``'s class axis
+    ``axis``) and return it in ``dtype`` (the logits' accumulation dtype: float64 weights stay
+    float64 with float64 logits)."""
     if weight is None:
         return None
     (w,) = _checks.floating(**{name: weight})
-    _checks.shape(name, w, (num_classes,))
+    if w.shape != (num_classes,):
+        raise fail(ValueError, f"`{name}` has shape {tuple(w.shape)}, expected ({num_classes},): one per class of "
+                   f"`input`'s class axis {axis}; {_checks.LAYOUT_HINT}")
     return w.astype(dtype)
 
 
@@ -67,7 +75,10 @@ def _as_input_dtype(value: jax.Array, input: jax.Array) -> jax.Array:
 def _probability_target(target: jax.Array, input: ArrayLike) -> jax.Array:
     """Check class-probability targets: floating, of ``input``'s shape."""
     (t,) = _checks.floating(target=target)
-    _checks.same_shape(input=jnp.asarray(input), target=t)
+    if t.shape != jnp.shape(input):
+        raise fail(ValueError, f"`target` has shape {tuple(t.shape)} and a floating dtype ({t.dtype}): class "
+                   f"probabilities must have `input`'s shape {tuple(jnp.shape(input))}; class indices must have an "
+                   "integer dtype (cast them, e.g. `target.astype(jnp.int32)`)")
     return t
 
 
@@ -101,7 +112,7 @@ def cross_entropy(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float | jax.Array = 0.0,
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Softmax cross-entropy of logits, as ``torch.nn.functional.cross_entropy``.
@@ -126,8 +137,13 @@ def cross_entropy(
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
       label_smoothing: :math:`\epsilon \in [0, 1]` (traced). Negative values act as 0 (as in torch);
         values above 1 give NaN (torch raises), reported by :func:`jaxloss.checked`.
-      axis: the class axis (static); ``-1`` (default) for channels-last logits, ``1`` for torch's
-        ``(N, C, d1, ...)`` layout.
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout. ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss; combines with
         ``ignore_index``.
 
@@ -155,10 +171,10 @@ def cross_entropy(
       >>> jl.cross_entropy(logits, jnp.array([0, -100]), reduction="none")
       Array([0.2413..., 0.  ], dtype=float32)
     """
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
-    class_weight = _class_weight(weight, c, acc)
+    class_weight = _class_weight(weight, c, acc, axis=axis)
     target = jnp.asarray(target)
     if jnp.issubdtype(target.dtype, jnp.floating):
         # soft targets: sum_c t'_c w_c (lse - x_c), the engine's spread with per-row weights t' w
@@ -190,7 +206,7 @@ def nll_loss(
     *,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
@@ -206,7 +222,13 @@ def nll_loss(
       weight: optional class weights, shape ``(C,)``.
       ignore_index: target value whose samples are left out (static).
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-      axis: the class axis (static); ``1`` is torch's layout.
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout. ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -221,9 +243,9 @@ def nll_loss(
       >>> jl.nll_loss(jnp.array([[-1.0, -2.0], [-3.0, -4.0]]), jnp.array([0, 1]), jnp.array([1.0, 3.0]))
       Array(3.25, dtype=float32)
     """
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c, softmax.accumulation_dtype(x.dtype))
+    class_weight = _class_weight(weight, c, softmax.accumulation_dtype(x.dtype), axis=axis)
     target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     picked = jnp.take_along_axis(x, jnp.clip(target, 0, c - 1)[..., None], axis=-1)[..., 0]
     zero = jnp.zeros_like(picked)
@@ -250,7 +272,7 @@ def softmax_focal_loss(
     ignore_index: int = -100,
     label_smoothing: float | jax.Array = 0.0,
     reduction: Reduction = "mean",
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Multi-class (softmax) focal loss of logits (Lin et al., 2017), with cross-entropy's options.
@@ -271,7 +293,10 @@ def softmax_focal_loss(
       ignore_index: target value whose samples are left out (static).
       label_smoothing: :math:`\epsilon \in [0, 1]` (traced), as in :func:`cross_entropy`.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-      axis: the class axis (static).
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -289,10 +314,10 @@ def softmax_focal_loss(
       >>> jl.softmax_focal_loss(jnp.zeros((1, 2)), jnp.array([0]))
       Array(0.1732868, dtype=float32)
     """
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
-    class_weight = _class_weight(weight, c, acc)
+    class_weight = _class_weight(weight, c, acc, axis=axis)
     target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     factor = jnp.ones((c,), acc) if class_weight is None else class_weight
     if alpha is not None:
@@ -416,7 +441,7 @@ def poly1_cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float | jax.Array = 0.0,
     reduction: Reduction = "mean",
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Poly-1 cross-entropy (PolyLoss, Leng et al., 2022): cross-entropy plus :math:`\varepsilon (1 - p_t)`.
@@ -437,7 +462,10 @@ def poly1_cross_entropy(
       label_smoothing: as in :func:`cross_entropy` (traced); :math:`p_t` uses the smoothed labels,
         as the paper's code does.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-      axis: the class axis (static).
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -452,10 +480,10 @@ def poly1_cross_entropy(
       >>> jl.poly1_cross_entropy(jnp.zeros((1, 2)), jnp.array([0]))
       Array(1.1931472, dtype=float32)
     """
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
     acc = softmax.accumulation_dtype(x.dtype)
-    class_weight = _class_weight(weight, c, acc)
+    class_weight = _class_weight(weight, c, acc, axis=axis)
     target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     finished, ce, denominator = _class_index_cross_entropy(
         x, target, counts, class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
@@ -474,7 +502,7 @@ def zero_one_loss(
     *,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""0-1 classification error of logits (or scores): 1 where the arg-max class is not the target.
@@ -487,7 +515,10 @@ def zero_one_loss(
       ignore_index: target value whose samples are left out (static).
       reduction: ``"mean"`` (the error rate, as sklearn's ``normalize=True``), ``"sum"`` (the
         number of errors) or ``"none"``.
-      axis: the class axis (static).
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -502,7 +533,7 @@ def zero_one_loss(
       >>> jl.zero_one_loss(jnp.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), jnp.array([0, 0, 1]))
       Array(0.6666667, dtype=float32)
     """
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
     target, counts = softmax.counted_targets(_index_target(target, input, axis), where, ignore_index)
     keep, in_range, _ = softmax.index_bookkeeping(target, None, c, ignore_index, x.dtype)
@@ -796,13 +827,15 @@ def _hinge(z: jax.Array) -> jax.Array:
     return clamp_min0(z, gradient_at_zero=False)
 
 
-def _torch_unbatched_margin_shapes(input: ArrayLike, target: ArrayLike, axis: int) -> tuple[jax.Array, jax.Array, int]:
+def _torch_unbatched_margin_shapes(
+    input: ArrayLike, target: ArrayLike, axis: int | None
+) -> tuple[jax.Array, jax.Array, int | None]:
     """The shapes torch's ``multi_margin_loss`` accepts besides ``(N, C)`` with ``(N,)``: a 0-d
     score is one class, and an unbatched ``(C,)`` input with a ``(1,)`` target is one sample of a
     batch of one (torch's result then has shape ``(1,)``)."""
     (scores,) = _checks.floating(input=input)
     labels = jnp.asarray(target)
-    if scores.ndim <= 1 and axis in (-1, 0):
+    if scores.ndim <= 1 and axis in (-1, 0, None):
         scores = scores.reshape(1) if scores.ndim == 0 else scores
         if labels.shape == (1,):
             scores = scores[None]
@@ -819,7 +852,7 @@ def multi_margin_loss(
     margin: float | jax.Array = 1.0,
     weight: ArrayLike | None = None,
     reduction: Reduction = "mean",
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""Multi-class hinge loss, as ``torch.nn.functional.multi_margin_loss``.
@@ -833,7 +866,10 @@ def multi_margin_loss(
       margin: the margin (traced).
       weight: optional class weights ``(C,)``.
       reduction: ``"mean"`` (over samples; weights are not normalised, as in torch), ``"sum"`` or ``"none"``.
-      axis: the class axis (static).
+      axis: the class axis (static). ``None`` (default): the last axis for inputs of rank <= 2;
+        for higher ranks, read from ``target``'s shape (classes last, or torch's axis 1), and an
+        error when both fit or ``target`` has the input's shape; ``-1`` for channels-last, ``1``
+        for torch's ``(N, C, d1, ...)`` layout.
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -849,9 +885,9 @@ def multi_margin_loss(
     """
     _checks.choice("p", p, (1, 2))
     input, target, axis = _torch_unbatched_margin_shapes(input, target, axis)
-    x, axis = _class_last(input, axis)
+    x, axis = _class_last(input, target, axis)
     c = x.shape[-1]
-    class_weight = _class_weight(weight, c, x.dtype)
+    class_weight = _class_weight(weight, c, x.dtype, axis=axis)
     target, counts = softmax.counted_targets(_index_target(target, input, axis), where, None)
     x = inert(counts, x, features=1)
     _, in_range, target_weight = softmax.index_bookkeeping(target, class_weight, c, -1, x.dtype)

@@ -559,7 +559,7 @@ def vocab_parallel_cross_entropy(
     ignore_index: int = -100,
     reduction: Reduction = "mean",
     label_smoothing: float | jax.Array = 0.0,
-    axis: int = -1,
+    axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
     r"""``cross_entropy`` of logits whose class axis is sharded over the mesh axis ``axis_name``.
@@ -593,7 +593,8 @@ def vocab_parallel_cross_entropy(
       ignore_index: target value whose samples are left out.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
       label_smoothing: :math:`\epsilon \in [0, 1]` (traced); above 1 gives NaN.
-      axis: the class axis of ``input``; ``-1`` (default) or ``1`` for torch's layout.
+      axis: the class axis of ``input``: ``-1`` or ``1`` for torch's layout; ``None`` (default)
+        reads it from ``target``'s shape as :func:`cross_entropy` does (an error where both fit).
       where: optional boolean mask broadcastable to the per-sample loss.
 
     Returns:
@@ -622,7 +623,7 @@ def vocab_parallel_cross_entropy(
         input_dtype = x.dtype
         if x.ndim == 0:
             raise fail(ValueError, "`input` must have a class axis, got a scalar")
-        axis = _checks.normalize_axis(axis, x.ndim)
+        axis = _checks.class_axis(axis, x.shape, t.shape)
         x = jnp.moveaxis(x, axis, -1)
         _checks.shape("target", t, x.shape[:-1])
         local_classes = x.shape[-1]

@@ -7,7 +7,8 @@ They follow segmentation_models_pytorch (smp), whose ``DiceLoss``, ``JaccardLoss
   logits per pixel, integer class targets) or ``"multilabel"`` (``C`` independent logits per pixel,
   targets of the input's shape);
 * ``from_logits`` applies the sigmoid (binary, multilabel) or softmax (multiclass) first;
-* class axis ``axis=-1`` (channels-last) by default, ``axis=1`` for torch's layout;
+* class axis ``axis``: ``-1`` channels-last, ``1`` torch's layout; by default read from the
+  target's shape, and an error where both layouts fit (:func:`jaxloss._core.checks.class_axis`);
 * ``ignore_index`` and ``where`` remove pixels: their predictions and targets count for nothing.
 
 Choices where smp is silent or undefined (also in each docstring):
@@ -50,10 +51,10 @@ MODES: tuple[Mode, ...] = ("binary", "multiclass", "multilabel")
 # Shared preparation
 
 
-def _binary_pair(input: jax.Array, target: jax.Array, axis: int) -> jax.Array:
+def _binary_pair(input: jax.Array, target: jax.Array, axis: int | None) -> jax.Array:
     """Allow a ``(..., 1)`` binary input with a ``(...)`` target: drop the input's size-1 ``axis``."""
     if input.ndim == target.ndim + 1:
-        ax = _checks.normalize_axis(axis, input.ndim)
+        ax = _checks.class_axis(axis, input.shape, target.shape)
         if input.shape[ax] == 1:
             input = jnp.squeeze(input, ax)
     return input
@@ -72,7 +73,7 @@ def _prepare(
     input: ArrayLike,
     target: ArrayLike,
     mode: Mode,
-    axis: int,
+    axis: int | None,
     from_logits: bool,
     ignore_index: int | None,
     where: ArrayLike | None,
@@ -90,13 +91,12 @@ def _prepare(
     if mode == "multiclass":
         (target,) = _checks.integer(target=target)
         _checks.rank("input", input, set(range(1, input.ndim + 1)) or {1})
-        ax = _checks.normalize_axis(axis, input.ndim)
+        ax = _checks.class_axis(axis, input.shape, target.shape)
         num_classes = input.shape[ax]
         expected = input.shape[:ax] + input.shape[ax + 1:]
         if target.shape != expected:
-            raise fail(ValueError, f"`target` has shape {tuple(target.shape)}, expected the input's shape without "
-                f"its class axis {axis}: {tuple(expected)} (input {tuple(input.shape)})"
-            )
+            raise fail(ValueError, f"`target` has shape {tuple(target.shape)}, expected {tuple(expected)}: `input` "
+                       f"{tuple(input.shape)} without its class axis {ax}; {_checks.LAYOUT_HINT}")
         valid = _valid(target, ignore_index, where)
         if valid is not None:  # pixels that do not count: class 0 at logit 0, whatever they held
             input = jnp.where(jnp.expand_dims(valid, ax), input, 0.0)
@@ -112,7 +112,7 @@ def _prepare(
     if mode == "binary":
         input = _binary_pair(input, target, axis)
     else:
-        binary_ax = _checks.normalize_axis(axis, input.ndim)
+        binary_ax = _checks.class_axis(axis, input.shape, target.shape)
     _checks.same_shape(input=input, target=target)
     valid = _valid(target, ignore_index, where)
     if valid is not None:  # pixels that do not count: 0, whatever they held
@@ -149,7 +149,7 @@ def _overlap_loss(
     target: ArrayLike,
     *,
     mode: Mode,
-    axis: int,
+    axis: int | None,
     from_logits: bool,
     smooth: float | jax.Array,
     eps: float | jax.Array,
@@ -195,7 +195,10 @@ _OVERLAP_ARGS = """
         (an index outside ``[0, C)`` other than ``ignore_index`` gives NaN; :func:`jaxloss.checked`
         reports it); ``"multilabel"``: the input's shape, values in ``{0, 1}``.
       mode: ``"binary"``, ``"multiclass"`` or ``"multilabel"`` (static, required).
-      axis: class axis (static): ``-1`` channels-last, ``1`` for torch's ``(N, C, H, W)``.
+      axis: class axis (static). ``None`` (default): the last axis for inputs of rank <= 2; for
+        higher ranks, read from ``target``'s shape in multiclass mode (classes last, or torch's
+        axis 1), and an error when both fit or the target has the input's shape (multilabel);
+        ``-1`` for channels-last, ``1`` for torch's ``(N, C, H, W)``.
       from_logits: apply sigmoid (binary, multilabel) or softmax (multiclass) to ``input`` (static).
       smooth: added to numerator and denominator (traced).
       eps: lower clamp of the denominator (and of the score with ``log_loss``) (traced).
@@ -226,7 +229,7 @@ def dice_loss(
     target: ArrayLike,
     *,
     mode: Mode,
-    axis: int = -1,
+    axis: int | None = None,
     from_logits: bool = True,
     smooth: float | jax.Array = 0.0,
     eps: float | jax.Array = 1e-7,
@@ -245,7 +248,7 @@ def dice_loss(
       >>> import jax.numpy as jnp, jaxloss as jl
       >>> logits = jnp.array([[[2.0, -1.0], [0.5, 0.0]], [[-1.0, 1.0], [0.0, 3.0]]])  # (2, 2, C=2)
       >>> labels = jnp.array([[0, 0], [1, 1]])
-      >>> jl.dice_loss(logits, labels, mode="multiclass")
+      >>> jl.dice_loss(logits, labels, mode="multiclass", axis=-1)  # (2, 2, 2) fits both layouts: say which
       Array(0.14851838, dtype=float32)
     """
     return _overlap_loss(
@@ -262,7 +265,7 @@ def jaccard_loss(
     target: ArrayLike,
     *,
     mode: Mode,
-    axis: int = -1,
+    axis: int | None = None,
     from_logits: bool = True,
     smooth: float | jax.Array = 0.0,
     eps: float | jax.Array = 1e-7,
@@ -305,7 +308,7 @@ def tversky_loss(
     target: ArrayLike,
     *,
     mode: Mode,
-    axis: int = -1,
+    axis: int | None = None,
     alpha: float | jax.Array = 0.5,
     beta: float | jax.Array = 0.5,
     gamma: float | jax.Array = 1.0,
@@ -528,7 +531,7 @@ def lovasz_softmax_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
-    axis: int = -1,
+    axis: int | None = None,
     from_logits: bool = True,
     classes: Literal["present", "all"] = "present",
     per_image: bool = False,
@@ -554,7 +557,10 @@ def lovasz_softmax_loss(
         ``(N, ..., C)`` channels-last by default.
       target: integer class indices, the input's shape without ``axis`` (an index outside
         ``[0, C)`` other than ``ignore_index`` gives NaN; :func:`jaxloss.checked` reports it).
-      axis: class axis (static): ``-1`` channels-last, ``1`` for torch's ``(N, C, H, W)``.
+      axis: class axis (static). ``None`` (default): the last axis for inputs of rank <= 2; for
+        higher ranks, read from ``target``'s shape in multiclass mode (classes last, or torch's
+        axis 1), and an error when both fit or the target has the input's shape (multilabel);
+        ``-1`` for channels-last, ``1`` for torch's ``(N, C, H, W)``.
       from_logits: apply softmax along ``axis`` first (static; smp always does).
       classes: ``"present"`` or ``"all"`` (static).
       per_image: compute the loss per image (axis 0) and average (static; smp's default is False).
@@ -572,14 +578,14 @@ def lovasz_softmax_loss(
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl
       >>> logits = jnp.array([[[2.0, -1.0], [0.5, 0.0]], [[-1.0, 1.0], [0.0, 3.0]]])  # (2, 2, C=2)
-      >>> jl.lovasz_softmax_loss(logits, jnp.array([[0, 0], [1, 1]]))
+      >>> jl.lovasz_softmax_loss(logits, jnp.array([[0, 0], [1, 1]]), axis=-1)
       Array(0.20291796, dtype=float32)
     """
     _checks.choice("classes", classes, ("present", "all"))
     probs, truth, keep, class_ax, bad = _prepare(input, target, "multiclass", axis, from_logits, ignore_index, where)
     ax = int(class_ax)  # type: ignore[arg-type]  # never None in multiclass mode
     if per_image and ax == 0:
-        raise fail(ValueError, f"per_image=True needs a batch axis 0 before the class axis, got axis={axis}")
+        raise fail(ValueError, f"per_image=True needs a batch axis 0 before the class axis, got class axis {class_ax}")
     num_classes = probs.shape[ax]
     probs, truth = _rows(probs, ax, per_image), _rows(truth, ax, per_image)  # (N or 1, C, P)
     keep = jnp.broadcast_to(_rows(keep, ax, per_image) > 0, probs.shape)

@@ -137,6 +137,7 @@ def _overlap(extra=None):
         kwargs = {"mode": mode, "smooth": float(rng.choice([0.0, 1.0])), **(extra or {})}
         if mode == "binary":
             return (normal(rng, (*batch, P), scale), (rng.uniform(size=(*batch, P)) < 0.4).astype(np.float64)), kwargs
+        kwargs["axis"] = -1  # channels-last; a multilabel target has the input's shape, so both layouts would fit
         x = normal(rng, (*batch, P, C), scale)
         if mode == "multiclass":
             return (x, rng.integers(0, C, (*batch, P))), kwargs
@@ -148,7 +149,7 @@ def _overlap(extra=None):
 def _torch_overlap(kind):
     """smp's per-class loss on the batch flattened to one (1, C, pixels) image, then reduced."""
 
-    def fn(x, t, reduction, mode, **kw):
+    def fn(x, t, reduction, mode, axis=-1, **kw):
         if mode == "binary":
             per_class = ref_overlap(kind, x.reshape(1, 1, -1), t.reshape(1, 1, -1), mode, **kw)[0]
         else:
@@ -168,7 +169,7 @@ def _hinge(rng, batch, scale):
 
 def _softmax(rng, batch, scale):
     """Logits (*batch, P, C) channels-last and class indices (*batch, P); per_image and classes drawn."""
-    kwargs = {"per_image": bool(rng.integers(2)), "classes": ("present", "all")[rng.integers(2)]}
+    kwargs = {"per_image": bool(rng.integers(2)), "classes": ("present", "all")[rng.integers(2)], "axis": -1}
     return (normal(rng, (*batch, P, C), scale), rng.integers(0, C, (*batch, P))), kwargs
 
 
@@ -190,7 +191,7 @@ SPECS = [
     # 5.9e-5 apart, rel. error 2%; one-sided differences with step 1e-6 match the gradient to 1e-7).
     # The gradient is still checked against smp's in tests/test_segmentation.py.
     Spec("lovasz_softmax_loss", _softmax,
-         lambda x, t, reduction, per_image, classes: ref_lovasz_softmax(
+         lambda x, t, reduction, per_image, classes, axis: ref_lovasz_softmax(
              x.movedim(-1, 1), t, per_image=per_image, classes=classes, reduction=reduction),
          check_grads=False, **_LOVASZ),
 ]

@@ -211,7 +211,7 @@ def cases() -> list[ShardCase]:
                   static={"mode": "binary"}, separable=False),
         ShardCase("tversky_loss/multilabel", "tversky_loss",
                   ((image, _spec("data", None, None, "model")), ((image > 0).astype(np.float32), _spec("data", None, None, "model"))),
-                  static={"mode": "multilabel", "alpha": 0.3, "beta": 0.7}, separable=False),
+                  static={"mode": "multilabel", "alpha": 0.3, "beta": 0.7, "axis": -1}, separable=False),
         # (N, ..., 1) inputs take the drop_unit_minor_axis path (reshape behind an optimization barrier)
         ShardCase("mse_loss/column+where", "mse_loss", ((x[:, :1], D), (y[:, :1], D)),
                   arrays={"where": (where_nc[:, :1], D)}, grad=(0, 1)),

@@ -134,7 +134,7 @@ CONFIGS = [
         for eps in (0.0, 0.1, 1.0)
     ],
     Config("cross_entropy_probs_weight_smooth",
-           lambda x, t, w, r: jl.cross_entropy(x, t, w, reduction=r, label_smoothing=0.2),
+           lambda x, t, w, r: jl.cross_entropy(x, t, w, reduction=r, label_smoothing=0.2, axis=-1),
            lambda x, t, w, r: F.cross_entropy(torch_layout(x), torch_layout(t), w, reduction=r, label_smoothing=0.2),
            lambda s, seed: (*_logits_probs(s, seed), rand((C,), seed + 3, 0.2, 2.0)), grad=(0, 1, 2)),
     Config("nll_weight_ignore", lambda x, y, w, r: jl.nll_loss(x, y, w, reduction=r),
@@ -342,7 +342,8 @@ _Y = np.zeros((4,), np.int32)
     "call,error,message",
     [
         (lambda: jl.cross_entropy(_X, np.zeros((3,), np.int32)), ValueError, r"cross_entropy: `target` has shape \(3,\), expected \(4,\)"),
-        (lambda: jl.cross_entropy(_X, np.zeros((4, 4), np.float32)), ValueError, r"cross_entropy: `input` and `target` must have the same shape"),
+        (lambda: jl.cross_entropy(_X, np.zeros((4, 4), np.float32)), ValueError, r"cross_entropy: `target` has shape \(4, 4\) and a floating dtype \(float32\): class probabilities must have "
+         r"`input`'s shape \(4, 5\); class indices must have an integer dtype \(cast them"),
         (lambda: jl.cross_entropy(_X.astype(np.int32), _Y), TypeError, r"cross_entropy: `input` must have a floating dtype"),
         (lambda: jl.cross_entropy(_X, _Y, np.ones(3, np.float32)), ValueError, r"cross_entropy: `weight` has shape \(3,\), expected \(5,\)"),
         (lambda: jl.cross_entropy(_X, _Y, reduction="avg"), ValueError, r"cross_entropy: reduction='avg' is not supported"),

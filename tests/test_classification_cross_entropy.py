@@ -71,7 +71,7 @@ def test_k_dimensional_torch_layout_axis1_equals_channels_last(targets):
         assert_parity(_ce(axis=1, reduction=reduction, label_smoothing=0.1), _tce(reduction=reduction, label_smoothing=0.1), x, y,
                       grad=(0,) if targets == "index" else (0, 1))
         last = jl.cross_entropy(np.moveaxis(x, 1, -1), y if targets == "index" else np.moveaxis(y, 1, -1),
-                                label_smoothing=0.1, reduction=reduction)
+                                label_smoothing=0.1, reduction=reduction, axis=-1)
         np.testing.assert_allclose(last, jl.cross_entropy(x, y, axis=1, label_smoothing=0.1, reduction=reduction), rtol=1e-6)
 
 

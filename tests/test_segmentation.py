@@ -81,7 +81,7 @@ def test_overlap_losses_match_smp(kind, mode, options, layout):
         if layout == "torch":
             return OVERLAP[kind](a, b, mode=mode, axis=1, **options)
         return OVERLAP[kind](jnp.moveaxis(a, 1, -1), jnp.moveaxis(b, 1, -1) if mode != "multiclass" else b,
-                             mode=mode, **options)
+                             mode=mode, axis=-1, **options)
 
     assert_parity(ours, lambda a, b: ref_overlap(kind, a, b, mode, **ref_options).mean(), x, y, rtol=1e-5, atol=1e-6)
 
@@ -322,8 +322,9 @@ def test_class_index_out_of_range_gives_nan_and_checked_mode_names_it(name):
 ERRORS = [
     (lambda: jl.dice_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), mode="multi"), ValueError,
      "dice_loss: mode='multi' is not supported; expected one of 'binary', 'multiclass', 'multilabel'"),
-    (lambda: jl.dice_loss(jnp.zeros((2, 3, 4)), jnp.zeros((2, 4), jnp.int32), mode="multiclass"), ValueError,
-     r"dice_loss: `target` has shape \(2, 4\), expected the input's shape without its class axis -1: \(2, 3\)"),
+    (lambda: jl.dice_loss(jnp.zeros((2, 3, 4)), jnp.zeros((2, 4), jnp.int32), mode="multiclass", axis=-1), ValueError,
+     r"dice_loss: `target` has shape \(2, 4\), expected \(2, 3\): `input` \(2, 3, 4\) without its class axis 2; "
+     r"pass axis=-1 for channels-last .* or axis=1 for torch's layout"),
     (lambda: jl.jaccard_loss(jnp.zeros((2, 3)), jnp.zeros((2,)), mode="multiclass"), TypeError,
      "jaccard_loss: `target` must have an integer dtype"),
     (lambda: jl.tversky_loss(jnp.zeros((2, 3)), jnp.zeros((3, 2)), mode="multilabel"), ValueError,

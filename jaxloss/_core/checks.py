@@ -51,7 +51,8 @@ def integer(**arrays: Any) -> tuple[jax.Array, ...]:
     for name, x in arrays.items():
         x = _array(name, x)
         if not jnp.issubdtype(x.dtype, jnp.integer):
-            raise fail(TypeError, f"`{name}` must have an integer dtype (class indices), got {x.dtype}")
+            hint = f" (cast it, e.g. `{name}.astype(jnp.int32)`)" if jnp.issubdtype(x.dtype, jnp.floating) else ""
+            raise fail(TypeError, f"`{name}` must have an integer dtype (class indices), got {x.dtype}{hint}")
         out.append(x)
     return tuple(out)
 
@@ -130,6 +131,44 @@ def normalize_axis(axis: int, ndim: int, name: str = "input") -> int:
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
         raise fail(ValueError, f"axis={axis!r} is out of range for `{name}` of rank {ndim}")
     return axis % ndim
+
+
+LAYOUT_HINT = "pass axis=-1 for channels-last inputs (N, ..., C), as Flax and Haiku models produce, or axis=1 for torch's layout (N, C, d1, ...)"
+
+
+def class_axis(axis: int | None, input_shape: Sequence[int], target_shape: Sequence[int] | None) -> int:
+    """The class axis of an input of shape ``input_shape``, normalised: ``axis`` when given, else
+    read from the target's shape, never guessed.
+
+    Rank <= 2 (``(C,)``, ``(N, C)``) is the same in every layout: the last axis. For higher ranks a
+    target of the input's shape without one axis (class indices) tells it: the last axis
+    (channels-last) if the target is ``input_shape[:-1]``, axis 1 (torch's ``(N, C, d1, ...)``) if
+    it is ``input_shape[:1] + input_shape[2:]``. When both readings fit (``(2, 8, 8, 8)`` with a
+    ``(2, 8, 8)`` target), or the target has the input's shape (probabilities, multilabel masks),
+    or there is no target, it is an error asking for ``axis=``: a torch-layout input read
+    channels-last gives a plausible, wrong number.
+    """
+    input_shape = tuple(input_shape)
+    ndim = len(input_shape)
+    if axis is not None:
+        return normalize_axis(axis, ndim)
+    if ndim <= 2:
+        return ndim - 1
+    if target_shape is None or tuple(target_shape) == input_shape:
+        what = "no target" if target_shape is None else "a target of the same shape"
+        raise fail(ValueError, f"`input` has shape {input_shape}: with rank {ndim} and {what}, the class axis "
+                   f"could be the last or axis 1; {LAYOUT_HINT}")
+    target_shape = tuple(target_shape)
+    classes_last, torch_layout = input_shape[:-1], input_shape[:1] + input_shape[2:]
+    if target_shape == classes_last and target_shape == torch_layout:
+        raise fail(ValueError, f"`input` {input_shape} with `target` {target_shape} fits both layouts (classes last, "
+                   f"or torch's classes on axis 1): {LAYOUT_HINT}")
+    if target_shape == classes_last:
+        return ndim - 1
+    if target_shape == torch_layout:
+        return 1
+    raise fail(ValueError, f"`target` has shape {target_shape}, which fits neither layout of `input` {input_shape}: "
+               f"expected {classes_last} (classes last, axis=-1) or {torch_layout} (torch's layout, axis=1)")
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
