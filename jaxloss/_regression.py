@@ -446,8 +446,8 @@ def robust_loss(
     :math:`\alpha` is gone, so :math:`\alpha = 0` and its neighbourhood are exact, values and gradients
     in ``input``, ``alpha`` and ``scale``, and so are 1 and -2 (no special case: their gradients in
     ``alpha`` are the true ones). :math:`\alpha = 2` and :math:`\pm\infty` are selected exactly. At
-    :math:`\alpha = 2` the loss is not differentiable in :math:`\alpha` (its one-sided derivatives
-    diverge like :math:`\log|\alpha - 2|`); the gradient in ``alpha`` there is 0, finite as in
+    :math:`\alpha = 2` the derivative in :math:`\alpha` is infinite (it grows like
+    :math:`\log(1/|\alpha - 2|)` from both sides); the gradient in ``alpha`` there is 0, finite as in
     Barron's implementation, and the gradients in ``input`` and ``scale`` are exact.
 
     Args:
