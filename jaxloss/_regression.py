@@ -400,24 +400,23 @@ def _welsch(z: jax.Array) -> jax.Array:
     return jnp.where(z < 1, -jnp.expm1(-0.5 * z), 1 - jnp.exp(-0.5 * z))
 
 
-def _scaled_square(
-    input: ArrayLike, target: ArrayLike, scale: ArrayLike, where: ArrayLike | None
-) -> tuple[jax.Array, jax.Array]:
-    """``((input - target) / scale)^2`` and where ``scale`` is invalid (``<= 0`` in an entry that counts).
-
-    A non-positive scale is replaced by 1 before dividing (so a masked entry, which the decorator
-    sets to 0, stays inert); the caller multiplies the loss by NaN there (:func:`flag_invalid`).
-    """
+def _scaled_square(input: ArrayLike, target: ArrayLike, scale: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """``((input - target) / scale)^2``, and where ``scale`` is invalid (``<= 0``): a scale that is
+    replaced by 1 before dividing, so that a masked entry (set to 0 by the decorator) stays inert."""
     d = _residual(input, target)
     (scale,) = _checks.floating(scale=scale)
-    shape = _checks.broadcast(input=d, scale=scale)
+    _checks.broadcast(input=d, scale=scale)
     valid = scale > 0
-    bad = ~valid if where is None else ~valid & _checks.mask(where, shape)
-    return jnp.square(d / safe_where(valid, scale, 1.0)), bad
+    return jnp.square(d / safe_where(valid, scale, 1.0)), ~valid
 
 
-def _flag_scale(per_element: jax.Array, bad: jax.Array, name: str) -> jax.Array:
-    return flag_invalid(per_element, bad, loss=name, argument="scale", requirement="must be positive")
+def _robust_reduce(
+    rho: jax.Array, bad_scale: jax.Array, name: str, reduction: str, where: ArrayLike | None
+) -> jax.Array:
+    """Reduce a robust loss, with NaN (value and gradient) where a non-positive scale counts."""
+    bad = bad_scale if where is None else bad_scale & _checks.mask(where, rho.shape)
+    rho = flag_invalid(rho, bad, loss=name, argument="scale", requirement="must be positive")
+    return reduce(rho, reduction, where=where)
 
 
 @loss(counterpart="Barron (2019) `general.py` (`lossfun`)", elementwise=True)
@@ -478,7 +477,7 @@ def robust_loss(
       >>> jl.robust_loss(x, 0.0, alpha=1.0, scale=0.5, reduction="none")
       Array([ 0.41421354,  3.1231055 , 19.024982  ], dtype=float32)
     """
-    z, bad = _scaled_square(input, target, scale, where)
+    z, bad = _scaled_square(input, target, scale)
     (alpha,) = _checks.floating(alpha=alpha)
     _checks.broadcast(input=z, alpha=alpha)
     b = jnp.abs(alpha - 2)
@@ -492,11 +491,7 @@ def robust_loss(
         0.5 * z,
         jnp.where(plus_infinity, jnp.expm1(0.5 * safe_where(plus_infinity, z, 0.0)), _welsch(z)),
     )
-    return reduce(_flag_scale(jnp.where(general, rho, limits), bad, "robust_loss"), reduction, where=where)
-
-
-def _robust_member(rho: jax.Array, bad: jax.Array, name: str, reduction: str, where: ArrayLike | None) -> jax.Array:
-    return reduce(_flag_scale(rho, bad, name), reduction, where=where)
+    return _robust_reduce(jnp.where(general, rho, limits), bad, "robust_loss", reduction, where)
 
 
 @loss(counterpart="kornia `charbonnier_loss`", elementwise=True)
@@ -530,8 +525,8 @@ def charbonnier_loss(
       >>> jl.charbonnier_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       Array([0.        , 0.41421354, 2.1622777 ], dtype=float32)
     """
-    z, bad = _scaled_square(input, target, scale, where)
-    return _robust_member(z / (jnp.sqrt(z + 1) + 1), bad, "charbonnier_loss", reduction, where)
+    z, bad = _scaled_square(input, target, scale)
+    return _robust_reduce(z / (jnp.sqrt(z + 1) + 1), bad, "charbonnier_loss", reduction, where)
 
 
 @loss(counterpart="kornia `cauchy_loss`", elementwise=True)
@@ -563,8 +558,8 @@ def cauchy_loss(
       >>> jl.cauchy_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       Array([0.        , 0.4054651, 1.7047482], dtype=float32)
     """
-    z, bad = _scaled_square(input, target, scale, where)
-    return _robust_member(jnp.log1p(0.5 * z), bad, "cauchy_loss", reduction, where)
+    z, bad = _scaled_square(input, target, scale)
+    return _robust_reduce(jnp.log1p(0.5 * z), bad, "cauchy_loss", reduction, where)
 
 
 @loss(counterpart="kornia `geman_mcclure_loss`", elementwise=True)
@@ -599,8 +594,8 @@ def geman_mcclure_loss(
       >>> jl.geman_mcclure_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       Array([0.        , 0.4       , 1.3846154], dtype=float32)
     """
-    z, bad = _scaled_square(input, target, scale, where)
-    return _robust_member(2 * z / (z + 4), bad, "geman_mcclure_loss", reduction, where)
+    z, bad = _scaled_square(input, target, scale)
+    return _robust_reduce(2 * z / (z + 4), bad, "geman_mcclure_loss", reduction, where)
 
 
 @loss(counterpart="kornia `welsch_loss`", elementwise=True)
@@ -634,8 +629,8 @@ def welsch_loss(
       >>> jl.welsch_loss(jnp.array([0.0, 1.0, 3.0]), jnp.zeros(3))
       Array([0.        , 0.39346933, 0.988891  ], dtype=float32)
     """
-    z, bad = _scaled_square(input, target, scale, where)
-    return _robust_member(_welsch(z), bad, "welsch_loss", reduction, where)
+    z, bad = _scaled_square(input, target, scale)
+    return _robust_reduce(_welsch(z), bad, "welsch_loss", reduction, where)
 
 
 # ----------------------------------------------------------------------------------------------

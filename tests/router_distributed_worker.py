@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
@@ -41,6 +42,9 @@ CASES: dict[str, Any] = {
     "load_balancing_loss/sum": lambda x, m, **kw: jl.load_balancing_loss(x, top_k=1, where=m, reduction="sum", **kw),
     "router_z_loss": lambda x, m, **kw: jl.router_z_loss(x, where=m, **kw),
     "sequence_balance_loss": lambda x, m, **kw: jl.sequence_balance_loss(x, top_k=2, token_mask=m, **kw),
+    # without a mask (a replicated all-True one inside; equal shards, so only the balance loss's
+    # expert statistics can tell global from per-device): the padding's NaN logits replaced by 0
+    "load_balancing_loss/no_mask": lambda x, m, **kw: jl.load_balancing_loss(jnp.nan_to_num(x), top_k=2, **kw),
 }
 
 

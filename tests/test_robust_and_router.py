@@ -183,6 +183,15 @@ def test_robust_loss_invalid_scale_is_nan_but_a_masked_one_is_inert():
     np.testing.assert_array_equal(np.asarray(grads[1])[1:], 0)
 
 
+def test_robust_loss_broadcasts_alpha_and_scale_against_the_residual():
+    # one residual, three shapes: the loss takes the broadcast shape, and so does `where`
+    alpha = jnp.array([[2.0], [0.0]])  # (2, 1)
+    out = jl.robust_loss(jnp.array([1.0, 2.0, 3.0]), 0.0, alpha=alpha, scale=jnp.array([1.0, 1.0, -1.0]),
+                         reduction="none", where=jnp.array([True, True, False]))
+    # hand: z / 2 and log(z / 2 + 1) for z = 1, 4; the masked third column is 0 despite its scale
+    np.testing.assert_allclose(out, [[0.5, 2.0, 0.0], [np.log(1.5), np.log(3.0), 0.0]], rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------
 # The named members against kornia, and against robust_loss at their alpha
 
@@ -392,7 +401,8 @@ def eight_devices() -> dict[str, dict[str, object]]:
     return results
 
 
-@pytest.mark.parametrize("case", ["load_balancing_loss", "load_balancing_loss/sum", "router_z_loss", "sequence_balance_loss"])
+@pytest.mark.parametrize("case", ["load_balancing_loss", "load_balancing_loss/sum", "router_z_loss", "sequence_balance_loss",
+                                  "load_balancing_loss/no_mask"])
 def test_sharded_over_eight_devices_with_axis_name_equals_one_device(eight_devices, case):
     result = eight_devices[case]
     sharded, one_device = result["value"]
