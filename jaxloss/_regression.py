@@ -466,8 +466,10 @@ def robust_loss(
 
     Follows Barron, "A General and Adaptive Robust Loss Function" (CVPR 2019) and his reference
     ``general.py``. The adaptive loss's negative log-likelihood adds the log of its partition
-    function to this :math:`\rho`, which is not computed here. Deviation: the gradient in ``alpha``
-    near 0, 1 and -2 is the analytic one rather than a clamped estimate.
+    function to this :math:`\rho`, which is not computed here. Deviation from ``general.py``: at
+    :math:`\alpha = 0` the gradient in ``alpha`` is the true derivative, :math:`\tfrac14 L^2 -
+    \tfrac12 (L - z/(2 + z))` with :math:`z = (d/c)^2`, :math:`L = \log(1 + z/2)`, not the 0 of a
+    selected closed form.
 
     Example:
       >>> import jax.numpy as jnp, jaxloss as jl

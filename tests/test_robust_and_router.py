@@ -141,6 +141,17 @@ def test_robust_loss_values_at_special_alphas_are_the_closed_forms_exactly():
     np.testing.assert_allclose(out, [2.0, 5**0.5 - 1, np.log(3.0), 1.0, 1 - np.exp(-2.0), np.expm1(2.0)], rtol=2e-7)
 
 
+def test_alpha_derivative_at_zero_is_the_hand_formula():
+    # hand: rho = b L_b / 2 + a b L_b^2 / 8 + O(a^2), b = 2 - a, L_b = log(1 + z / b), so at a = 0
+    # d rho / d alpha = L^2 / 4 - (L - z / (2 + z)) / 2 with L = log(1 + z / 2)
+    with jax.enable_x64(True):
+        x = jnp.array([0.1, 1.0, 3.0, 30.0])
+        z = x**2
+        log_term = jnp.log1p(z / 2)
+        grad = jax.grad(lambda a: jl.robust_loss(x, 0.0, alpha=a, scale=1.0, reduction="sum"))(0.0)
+        np.testing.assert_allclose(grad, jnp.sum(log_term**2 / 4 - (log_term - z / (2 + z)) / 2), rtol=1e-13)
+
+
 def test_alpha_derivative_diverges_at_two():
     """Why the gradient in alpha at alpha = 2 is a convention: mpmath's one-sided derivatives grow
     like log(1 / |alpha - 2|) on both sides (a vertical tangent), and jaxloss follows them there."""
