@@ -24,6 +24,13 @@ from jaxloss._regression import (
     poisson_nll_loss,
     quantile_loss,
     smooth_l1_loss,
+    robust_loss,
+    charbonnier_loss,
+    cauchy_loss,
+    geman_mcclure_loss,
+    welsch_loss,
+    mean_squared_logarithmic_error,
+    mean_absolute_percentage_error,
 )
 
 # classification
@@ -77,6 +84,9 @@ from jaxloss._detection import (
 # large_vocabulary
 from jaxloss._large_vocabulary import LinearCrossEntropyStats, linear_cross_entropy, vocab_parallel_cross_entropy
 
+# mixture_of_experts
+from jaxloss._mixture_of_experts import load_balancing_loss, router_z_loss, sequence_balance_loss
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -97,6 +107,13 @@ __all__ = [
     "gaussian_nll_loss",
     "log_cosh_loss",
     "quantile_loss",
+    "robust_loss",
+    "charbonnier_loss",
+    "cauchy_loss",
+    "geman_mcclure_loss",
+    "welsch_loss",
+    "mean_squared_logarithmic_error",
+    "mean_absolute_percentage_error",
     "cross_entropy",
     "nll_loss",
     "softmax_focal_loss",
@@ -128,4 +145,7 @@ __all__ = [
     "distance_box_iou_loss",
     "complete_box_iou_loss",
     "linear_cross_entropy",
+    "load_balancing_loss",
+    "router_z_loss",
+    "sequence_balance_loss",
 ]

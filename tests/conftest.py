@@ -3,6 +3,8 @@ when torch is missing."""
 
 import os
 
+os.environ.setdefault("KERAS_BACKEND", "jax")  # Keras 3 references run on JAX (before keras is imported)
+
 import hypothesis
 import jax
 import torch  # a missing torch is an error, never a skip
