@@ -142,6 +142,7 @@ def cases() -> list[ShardCase]:
     hidden, vocab_w = _normal(50, (N, 5)), _normal(51, (5, C))
 
     pair = ((x, DM), (y, DM))
+    positive_rows = ((_uniform(70, (N, C), 0.5, 3.0), DM), (_uniform(71, (N, C), 0.0, 3.0), DM))
     cls = ((logits, DM), (labels, D))
     return [
         # regression
@@ -232,6 +233,23 @@ def cases() -> list[ShardCase]:
                   grad=(0, 1)),
         ShardCase("complete_box_iou_loss", "complete_box_iou_loss", ((b1, D), (b2, D)), static={"reduction": "mean"},
                   grad=(0, 1)),
+        # robust regression and Keras's regression losses
+        ShardCase("robust_loss", "robust_loss", pair, static={"alpha": 0.5, "scale": 1.3}, grad=(0, 1)),
+        ShardCase("charbonnier_loss/scale", "charbonnier_loss", pair, static={"scale": 0.7, "reduction": "mean"},
+                  grad=(0, 1)),
+        ShardCase("cauchy_loss", "cauchy_loss", pair, grad=(0, 1)),
+        ShardCase("geman_mcclure_loss", "geman_mcclure_loss", pair, grad=(0, 1)),
+        ShardCase("welsch_loss", "welsch_loss", pair, static={"reduction": "sum"}, grad=(0, 1)),
+        ShardCase("mean_squared_logarithmic_error", "mean_squared_logarithmic_error", positive_rows, grad=(0, 1)),
+        ShardCase("mean_absolute_percentage_error/where", "mean_absolute_percentage_error", positive_rows,
+                  arrays={"where": (where_n, D)}, grad=(0, 1)),
+        # mixture-of-experts router losses: tokens over "data", experts over "model"
+        ShardCase("load_balancing_loss/where", "load_balancing_loss", ((logits, DM),), static={"top_k": 2},
+                  arrays={"where": (where_n, D)}, separable=False),
+        ShardCase("router_z_loss/where", "router_z_loss", ((logits, DM),), arrays={"where": (where_n, D)}),
+        ShardCase("sequence_balance_loss/token_mask", "sequence_balance_loss",
+                  ((_normal(72, (N, 4, C), 2.0), _spec("data", None, "model")),), static={"top_k": 2},
+                  arrays={"token_mask": (_mask(73, (N, 4)), D)}),
         # large vocabulary: w sharded over the vocabulary under plain jit
         ShardCase("linear_cross_entropy/w_sharded", "linear_cross_entropy",
                   ((hidden, D), (vocab_w, M), (_ignored(labels), D)), static={"label_smoothing": 0.1, "chunk_size": 2},
