@@ -11,6 +11,7 @@ that static readers see the API), checked against :data:`CATALOGUE` by the tests
 """
 
 from jaxloss._core.catalogue import CATALOGUE
+from jaxloss._core.errors import ShapeWarning
 from jaxloss._core.reduction import global_mean, global_sum
 from jaxloss._core.runtime import checked, value_checks
 
@@ -93,6 +94,7 @@ __all__ = [
     # helpers and types
     "CATALOGUE",
     "LinearCrossEntropyStats",
+    "ShapeWarning",
     "checked",
     "global_mean",
     "global_sum",

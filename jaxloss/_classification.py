@@ -444,7 +444,7 @@ def poly1_cross_entropy(
     axis: int | None = None,
     where: ArrayLike | None = None,
 ) -> jax.Array:
-    r"""Poly-1 cross-entropy (PolyLoss, Leng et al., 2022): cross-entropy plus :math:`\varepsilon (1 - p_t)`.
+    r"""Poly-1 cross-entropy (PolyLoss, Leng et al., 2022): cross-entropy plus ``epsilon * (1 - p_t)``.
 
     .. math::
        \ell_i = \mathrm{CE}_i + \varepsilon\, w_{y_i} (1 - p_t), \qquad

@@ -17,9 +17,10 @@ from jaxloss._core.runtime import flag_invalid
 
 
 def _residual(input: ArrayLike, target: ArrayLike) -> jax.Array:
-    """``input - target`` for floating arrays that broadcast together (as torch allows)."""
+    """``input - target`` for floating arrays that broadcast together (as torch allows, with torch's
+    warning when their shapes differ)."""
     input, target = _checks.floating(input=input, target=target)
-    _checks.broadcast(input=input, target=target)
+    _checks.broadcast_with_warning(input=input, target=target)
     return input - target
 
 

@@ -316,7 +316,15 @@ def ctc_loss(
         _checks.rank("targets", targets, 1)
         targets = targets[None]
     n, t_max, num_classes = log_probs.shape
+    if targets.ndim == 1:
+        raise fail(ValueError, f"`targets` has shape {tuple(targets.shape)}: torch's concatenated targets are not "
+                   "supported (their split depends on the lengths' values); pad them to (N, S), "
+                   "`targets[n, :target_lengths[n]]` holding sample n's labels")
     _checks.rank("targets", targets, 2)
+    if targets.shape[0] != n and targets.shape[0] == t_max:
+        raise fail(ValueError, f"`targets` has {targets.shape[0]} rows but `log_probs` {tuple(log_probs.shape)} has "
+                   f"N = {n}: jaxloss takes batch-major (N, T, C) log-probabilities; torch's time-major (T, N, C) "
+                   "is `log_probs.swapaxes(0, 1)`")
     _checks.shape("targets", targets, (n, None))
     input_lengths = _length_vector("input_lengths", input_lengths, n, batched)
     target_lengths = _length_vector("target_lengths", target_lengths, n, batched)

@@ -117,9 +117,35 @@ def test_readme_commands_install_torch_first_and_ci_runs_the_readme_test_command
 def test_self_check_command_passes_on_this_backend():
     out = subprocess.run([sys.executable, "-m", "jaxloss"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert " 0 failed" in out.stdout
-    for name in CATALOGUE:
-        assert name in out.stdout
+    assert re.search(rf"^{len(CATALOGUE)} passed, 0 failed in [\d.]+ s$", out.stdout, flags=re.MULTILINE), out.stdout[-500:]
+    # one row per loss, numbered as it finishes (printed and flushed one by one, not as a final table)
+    for i, name in enumerate(CATALOGUE, 1):
+        assert re.search(rf"^\[{i}/{len(CATALOGUE)}\]\s+{name}\s+pass\s", out.stdout, flags=re.MULTILINE), name
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jaxloss", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_cli_help_prints_usage_and_exits():
+    out = _cli("--help")
+    assert out.returncode == 0 and out.stdout.startswith("usage: python -m jaxloss [-h] [--list | --markdown]")
+    assert " passed, " not in out.stdout  # and no self-check ran
+
+
+@pytest.mark.parametrize("args", [("--bogus",), ("--list", "extra"), ("--list", "--markdown")])
+def test_cli_unknown_or_conflicting_options_are_an_error(args):
+    out = _cli(*args)
+    assert out.returncode == 2 and "usage: python -m jaxloss" in out.stderr and out.stdout == ""
+
+
+def test_cli_catalogue_is_plain_text():
+    out = _cli("--list")
+    assert out.returncode == 0
+    rows = out.stdout.splitlines()[2:]
+    assert len(rows) == len(CATALOGUE)
+    for row in rows:
+        assert not re.search(r"`|:\w+:|\\", row), row  # no reStructuredText roles, literals or LaTeX
 
 
 def test_every_loss_has_a_self_check_case():
@@ -218,7 +244,7 @@ def test_all_is_literal_and_lists_every_loss_and_helper():
     (node,) = [n for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in n.targets)]
     literal = ast.literal_eval(node.value)
     assert literal == jl.__all__
-    helpers = ["CATALOGUE", "LinearCrossEntropyStats", "checked", "global_mean", "global_sum", "value_checks",
+    helpers = ["CATALOGUE", "LinearCrossEntropyStats", "ShapeWarning", "checked", "global_mean", "global_sum", "value_checks",
                "vocab_parallel_cross_entropy"]
     assert literal == helpers + list(CATALOGUE)
     assert all(hasattr(jl, name) for name in literal)

@@ -116,3 +116,52 @@ def test_rank_two_and_unbatched_inputs_need_no_axis():
 def test_shape_errors_name_the_class_axis_and_how_to_choose_torchs_layout(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+# --- porting hints ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: jl.ctc_loss(np.zeros((10, 2, 5), np.float32), np.ones((2, 3), np.int32), np.array([10, 10]),
+                         np.array([3, 3])),
+     r"^ctc_loss: `targets` has 2 rows but `log_probs` \(10, 2, 5\) has N = 10: jaxloss takes batch-major \(N, T, C\) "
+     r"log-probabilities; torch's time-major \(T, N, C\) is `log_probs.swapaxes\(0, 1\)`"),
+    (lambda: jl.ctc_loss(np.zeros((2, 10, 5), np.float32), np.ones((6,), np.int32), np.array([10, 10]),
+                         np.array([3, 3])),
+     r"^ctc_loss: `targets` has shape \(6,\): torch's concatenated targets are not supported .* pad them to \(N, S\)"),
+], ids=["ctc_time_major", "ctc_concatenated_targets"])
+def test_ctc_porting_errors_say_what_jaxloss_expects(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_python_lists_are_read_as_jnp_asarray_would():
+    logits, labels = [[1.0, 2.0], [0.5, 0.1]], [1, 0]
+    expected = F.cross_entropy(torch.tensor(logits), torch.tensor(labels)).item()
+    np.testing.assert_allclose(float(jl.cross_entropy(logits, labels)), expected, rtol=1e-6)
+    np.testing.assert_allclose(float(jl.mse_loss([1.0, 2.0], (1.0, 4.0))), 2.0, rtol=1e-6)  # hand: (0 + 4) / 2
+
+
+def test_a_ragged_list_is_a_named_error():
+    with pytest.raises(TypeError, match=r"^mse_loss: `input` is a list that is not an array"):
+        jl.mse_loss([[1.0, 2.0], [1.0]], [1.0])
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss"])
+def test_a_target_of_another_shape_warns_at_trace_time_as_torch_does(name):
+    """A (4,) target against a (4, 1) prediction broadcasts to (4, 4): torch warns, and so does jaxloss
+    (once per trace), naming the loss and both shapes."""
+    loss = getattr(jl, name)
+    x, y = jnp.arange(4.0).reshape(4, 1), jnp.arange(4.0) + 0.25  # fresh shapes for this test's traces
+    with pytest.warns(jl.ShapeWarning, match=rf"^{name}: `target` has shape \(4,\), `input` \(4, 1\): they broadcast "
+                                             r"to \(4, 4\), which is likely a mistake"):
+        ours = loss(x, y)
+    with pytest.warns(UserWarning, match="Using a target size"):
+        theirs = getattr(F, name)(torch.from_numpy(np.array(x)), torch.from_numpy(np.array(y)))
+    np.testing.assert_allclose(float(ours), theirs.item(), rtol=1e-6)  # the same (broadcast) number
+
+
+def test_same_shapes_and_scalar_targets_do_not_warn(recwarn):
+    jl.mse_loss(jnp.ones((3, 2)), jnp.zeros((3, 2)))
+    jl.robust_loss(jnp.ones((3,)), 0.0, alpha=1.0, scale=1.0)
+    assert not [w for w in recwarn if issubclass(w.category, jl.ShapeWarning)]

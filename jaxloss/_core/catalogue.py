@@ -4,6 +4,7 @@ decorator at import time, read by ``python -m jaxloss``, the README's table and 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -43,4 +44,4 @@ def markdown() -> str:
 
 def plain_summary(info: LossInfo) -> str:
     """The docstring's first line without reStructuredText markup (for the command line)."""
-    return info.summary.replace("``", "").replace(":func:", "").replace("`", "")
+    return re.sub(r":\w+:", "", info.summary).replace("`", "").replace("\\", "")

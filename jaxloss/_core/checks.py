@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxloss._core.errors import fail
+from jaxloss._core.errors import fail, warn
 
 
 def _via_chex(assertion: Callable[[], None], message: str) -> None:
@@ -104,6 +104,17 @@ def broadcast(**arrays: jax.Array) -> tuple[int, ...]:
     except ValueError as e:
         seen = ", ".join(f"`{n}` {tuple(a.shape)}" for n, a in arrays.items())
         raise fail(ValueError, f"shapes do not broadcast: {seen}") from e
+
+
+def broadcast_with_warning(input: jax.Array, target: jax.Array) -> tuple[int, ...]:
+    """:func:`broadcast` of an elementwise loss's ``input`` and ``target``, warning (at trace time)
+    when their shapes differ and the target is not a scalar, as torch does: a ``(N,)`` target against a ``(N, 1)`` prediction
+    broadcasts to ``(N, N)`` and gives a plausible wrong number."""
+    full = broadcast(input=input, target=target)
+    if target.ndim and input.shape != target.shape:  # a scalar target (robust losses of residuals) is deliberate
+        warn(f"`target` has shape {tuple(target.shape)}, `input` {tuple(input.shape)}: they broadcast to {full}, "
+             "which is likely a mistake (reshape one of them; torch warns the same)")
+    return full
 
 
 def broadcastable_to(name: str, x: jax.Array, target_shape: Sequence[int], what: str) -> jax.Array:

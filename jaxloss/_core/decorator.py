@@ -101,6 +101,7 @@ class Loss:
         self._name, self._jitted, self._static_names, self._parameters = name, jitted, static_names, parameters
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = self._lists_as_arrays(args, kwargs)
         if not jax.config.read("jax_enable_x64"):
             self._check_host_integers(args, kwargs)
         try:
@@ -110,6 +111,24 @@ class Loss:
             if explained is error:
                 raise
             raise explained from error
+
+    def _lists_as_arrays(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Python lists and tuples given as arrays (torch code often builds targets that way) become
+        arrays, as ``jnp.asarray`` would make them; static configuration is left alone."""
+
+        def as_array(argument: str, value: Any) -> Any:
+            if not isinstance(value, (list, tuple)):
+                return value
+            try:
+                return jnp.asarray(value)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{self._name}: `{argument}` is a {type(value).__name__} that is not an array "
+                                f"({error}); pass an array") from error
+
+        names = [*self._parameters[: len(args)], *(f"argument {i}" for i in range(len(self._parameters), len(args)))]
+        args = tuple(as_array(name, value) for name, value in zip(names, args))
+        kwargs = {k: v if k in self._static_names else as_array(k, v) for k, v in kwargs.items()}
+        return args, kwargs
 
     def _check_host_integers(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """numpy 64-bit integers (class indices from a data loader) become int32 when x64 is off:

@@ -78,43 +78,51 @@ def _close(ours: np.ndarray, theirs: np.ndarray) -> bool:
     return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=RTOL, atol=ATOL * scale))
 
 
+def check(name: str, case: dict[str, Any] | None) -> tuple[bool, str]:
+    """One loss's stored case: whether it passes, and a detail (the largest relative error)."""
+    if case is None:
+        return False, "no reference value stored"
+    try:
+        value, grad = compute(name, case)
+    except Exception as e:  # report, do not stop: the table is the point
+        return False, f"{type(e).__name__}: {e}"[:80]
+    finite = bool(np.all(np.isfinite(value)) and (grad is None or np.all(np.isfinite(grad))))
+    ref_value = decode_array(case["value"])
+    ok = finite and _close(value, ref_value)
+    if grad is not None:
+        ok = ok and _close(grad, decode_array(case["grad"]))
+    if value.shape != ref_value.shape:
+        return ok, f"shape {value.shape}, stored {ref_value.shape}"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.max(np.abs(value - ref_value) / (np.abs(ref_value) + ATOL), initial=0.0)
+    return ok, f"max rel err {rel:.1e}" + ("" if finite else ", NOT FINITE")
+
+
 def run(verbose: bool = True) -> bool:
-    """Run every loss's case; print a pass/fail table; return whether all passed."""
+    """Run every loss's case, printing each row as it finishes (with its place in the run) and a
+    summary; return whether all passed."""
+    import time
+
     import jax
 
     from jaxloss._core.catalogue import CATALOGUE
 
     reference = load_reference()
-    rows, ok_all = [], True
-    for name in CATALOGUE:
-        case = reference.get(name)
-        try:
-            if case is None:
-                ok, err = False, "no reference value stored"
-            else:
-                value, grad = compute(name, case)
-                finite = bool(np.all(np.isfinite(value)) and (grad is None or np.all(np.isfinite(grad))))
-                ref_value = decode_array(case["value"])
-                ok = finite and _close(value, ref_value)
-                if grad is not None:
-                    ok = ok and _close(grad, decode_array(case["grad"]))
-                if value.shape != ref_value.shape:
-                    err = f"shape {value.shape}, stored {ref_value.shape}"
-                else:
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        rel = np.max(np.abs(value - ref_value) / (np.abs(ref_value) + ATOL), initial=0.0)
-                    err = f"max rel err {rel:.1e}" + ("" if finite else ", NOT FINITE")
-        except Exception as e:  # report, do not stop: the table is the point
-            ok, err = False, f"{type(e).__name__}: {e}"[:80]
-        ok_all &= ok
-        rows.append((name, "pass" if ok else "FAIL", err))
+    names = list(CATALOGUE)
+    width = max((len(n) for n in names), default=10)
+    counter = len(f"[{len(names)}/{len(names)}]")
     if verbose:
         device = jax.devices()[0]
-        print(f"\nself-check on {device.platform.upper()} ({device.device_kind}), jax {jax.__version__}")
-        width = max((len(r[0]) for r in rows), default=10)
-        print(f"{'case':<{width}}  result  detail")
-        for name, status, detail in rows:
-            print(f"{name:<{width}}  {status:<6}  {detail}")
-        passed = sum(r[1] == "pass" for r in rows)
-        print(f"{passed} passed, {len(rows) - passed} failed")
-    return ok_all and bool(rows)
+        print(f"\nself-check on {device.platform.upper()} ({device.device_kind}), jax {jax.__version__}: "
+              f"{len(names)} losses, each compiled and run once", flush=True)
+        print(f"{'':<{counter}} {'case':<{width}}  result  detail", flush=True)
+    start, passed = time.perf_counter(), 0
+    for i, name in enumerate(names, 1):
+        ok, detail = check(name, reference.get(name))
+        passed += ok
+        if verbose:
+            print(f"{f'[{i}/{len(names)}]':<{counter}} {name:<{width}}  {'pass' if ok else 'FAIL':<6}  {detail}",
+                  flush=True)
+    if verbose:
+        print(f"{passed} passed, {len(names) - passed} failed in {time.perf_counter() - start:.1f} s", flush=True)
+    return passed == len(names) and bool(names)
