@@ -375,7 +375,7 @@ def linear_cross_entropy(
     return_stats: bool = False,
     vocab_axis: str | None = None,
     grad_in_forward: bool = False,
-) -> Any:
+) -> jax.Array | tuple[jax.Array, LinearCrossEntropyStats]:
     r"""Cross-entropy of the logits ``x @ w + bias``, computed without materialising them.
 
     Equal, in value and in gradients with respect to ``x``, ``w`` and ``bias``, to

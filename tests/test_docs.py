@@ -26,7 +26,23 @@ def test_docs_site_builds_strictly(tmp_path):
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    api = (tmp_path / "site" / "api.html").read_text()
     for name in jl.CATALOGUE:
         assert f'id="jaxloss.{name}"' in api, name
-    assert "$$" not in api and ".. math::" not in api  # formulas were converted for MathJax
+    assert "$$" not in api and ".. math::" not in api and "arithmatex" not in api  # formulas became MathML
+    assert api.count("<math") >= len(jl.CATALOGUE)
+    for page in (tmp_path / "site").glob("*.html"):  # opened from disk: no CDN, no server needed
+        html = page.read_text()
+        assert not re.findall(r"<(?:script|link)[^>]+(?:src|href)=\"(?:https?:)?//", html), page.name
+        assert not re.findall(r'href="[^"#:]*/"', html), f"{page.name} links to a directory (needs a server)"
+
+
+def test_public_signatures_name_real_types():
+    """Every loss's parameters and result are annotated with real types (ArrayLike, jax.Array,
+    Literal options), never Any (the API page shows them)."""
+    import inspect
+
+    for name, info in jl.CATALOGUE.items():
+        signature = inspect.signature(info.function)
+        annotations = [p.annotation for p in signature.parameters.values()] + [signature.return_annotation]
+        assert all(a is not inspect.Parameter.empty and "Any" not in str(a) for a in annotations), name
