@@ -14,4 +14,6 @@ torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
 
 hypothesis.settings.register_profile("ci", max_examples=8, deadline=None, derandomize=True)
 hypothesis.settings.register_profile("long", max_examples=500, deadline=None)
+# the contributors' quick subset (README): one example per loss and property
+hypothesis.settings.register_profile("quick", max_examples=1, deadline=None, derandomize=True)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -24,6 +24,8 @@ from jaxloss._core.reduction import reduce
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.quick  # the core runs in the contributors' quick subset
+
 
 # --- reduce: hand-computed cases ------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 import jaxloss as jl
 
+pytestmark = pytest.mark.quick  # in the contributors' quick subset
+
 RNG = np.random.default_rng(0)
 # (2, 8, 8, 8) logits with (2, 8, 8) labels: classes last and torch's classes on axis 1 both fit
 AMBIGUOUS_X = RNG.standard_normal((2, 8, 8, 8)).astype(np.float32)

@@ -67,10 +67,12 @@ def _diff(spec: Spec, args, kwargs, reduction: str = "sum"):
     return jax.value_and_grad(total, argnums=tuple(range(len(spec.grad_args))))(*(args[i] for i in spec.grad_args))
 
 
+@pytest.mark.quick
 def test_every_loss_has_a_spec():
     assert set(jl.CATALOGUE) <= set(SPECS), f"losses without a registry entry: {sorted(set(jl.CATALOGUE) - set(SPECS))}"
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("name", NAMES)
 @given(seed=seeds, batch=batches, scale=scales)
 def test_value_and_gradient_finite_on_valid_inputs(name, seed, batch, scale):
@@ -227,6 +229,7 @@ def test_hessian_forward_over_reverse_is_the_derivative_of_the_gradient(name):
         np.testing.assert_allclose(hessian, reverse_over_reverse, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("name", [n for n in NAMES if SPECS[n].torch_fn is not None])
 @given(seed=seeds, batch=batches, scale=scales, reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_parity_with_reference_on_random_shapes(name, seed, batch, scale, reduction):
@@ -470,3 +473,12 @@ def test_readme_lists_every_property_with_its_case_counts():
     section = re.search(r"<!-- property-table -->\n(.*?)\n<!-- /property-table -->", readme, flags=re.DOTALL)
     assert section is not None, "README.md has no property table"
     assert section.group(1) == property_table(), "README's property table is stale; paste:\n" + property_table()
+
+
+@pytest.mark.quick
+def test_quick_subset_compares_every_loss_with_its_reference():
+    """``-m quick`` (README, Development) runs the parity property, which covers every loss."""
+    parity = test_parity_with_reference_on_random_shapes
+    assert any(m.name == "quick" for m in parity.pytestmark)
+    (names,) = [m.args[1] for m in parity.pytestmark if m.name == "parametrize" and m.args[0] == "name"]
+    assert sorted(names) == sorted(jl.CATALOGUE), sorted(set(jl.CATALOGUE) - set(names))
