@@ -28,7 +28,8 @@ Checks:
   ``jax.make_mesh``), inputs placed the same way, called inside ``jax.set_mesh`` with no
   ``auto_axes`` from the caller: every loss of the catalogue, values and gradients equal to one
   device (the decorator runs the loss with the axes made ``Auto``, ``jaxloss._core.meshes``).
-* ``explicit/...`` (other checks): a batch-only placement, a loss under ``shard_map`` over
+* ``explicit/...`` (other checks): a batch-only placement, arrays placed on the mesh but called
+  without ``jax.set_mesh``, a loss under ``shard_map`` over
   ``"data"`` with ``"model"`` still explicit, the unreduced loss typed with the batch's sharding,
   and a caller's own ``auto_axes`` still working.
 * ``hlo/...``: the compiled program of a loss (value and gradient) with the class axis sharded
@@ -275,6 +276,7 @@ OTHER_CHECKS = (
     "shard_map/vocab_parallel_cross_entropy/classes_over_both_axes",
     "shard_map/vocab_parallel_cross_entropy/matches_linear_cross_entropy",
     "explicit/batch_only/every_case",
+    "explicit/placed_without_set_mesh/every_case",
     "explicit/unreduced_keeps_batch_sharding",
     "explicit/shard_map_over_data",
     "explicit/cross_entropy/auto_axes",
@@ -363,10 +365,11 @@ class Child:
         (_, out), grads = jax.jit(jax.value_and_grad(total, argnums=case.grad, has_aux=True))(*placed)
         return out, grads
 
-    def jit_case(self, case: ShardCase, explicit: bool = False) -> None:
+    def jit_case(self, case: ShardCase, explicit: bool = False, set_mesh: bool = True) -> None:
         """``case`` under ``jit`` on arrays sharded over the mesh (Auto axes, or with ``explicit``
-        a ``jax.make_mesh`` mesh with its default Explicit axes, set as the current mesh) equals
-        one device."""
+        a ``jax.make_mesh`` mesh with its default Explicit axes, set as the current mesh unless
+        ``set_mesh`` is False: arrays placed on it and called without ``jax.set_mesh``) equals one
+        device."""
         jax = self.jax
         host = [a for a, _ in case.args] + [a for a, _ in case.arrays.values()]
         specs = [s for _, s in case.args] + [s for _, s in case.arrays.values()]
@@ -374,8 +377,11 @@ class Child:
         want_out, want_grads = self.value_and_grads(case, [jax.device_put(a, one) for a in host])
         if explicit:
             mesh = self.explicit_mesh()
-            with jax.set_mesh(mesh):
-                placed = [jax.device_put(a, self.NamedSharding(mesh, self.P(*s))) for a, s in zip(host, specs)]
+            placed = [jax.device_put(a, self.NamedSharding(mesh, self.P(*s))) for a, s in zip(host, specs)]
+            if set_mesh:
+                with jax.set_mesh(mesh):
+                    got_out, got_grads = self.value_and_grads(case, placed)
+            else:
                 got_out, got_grads = self.value_and_grads(case, placed)
         else:
             placed = [jax.device_put(a, self.sharding(s)) for a, s in zip(host, specs)]
@@ -625,17 +631,19 @@ class Child:
         for i, g, w in zip(grad, got_g, want_g):
             _close(f"{what} grad {i}", g, w)
 
-    def explicit_batch_only(self) -> None:
-        """Every case with only the batch sharded (over "data"; classes, weights and features
-        replicated), the commonest data-parallel layout, on the Explicit mesh."""
+    def explicit_every_case(self, batch_only: bool = False, set_mesh: bool = True) -> None:
+        """Every case on the Explicit mesh, with only the batch sharded (over "data"; classes,
+        weights and features replicated: the commonest data-parallel layout) or as the case
+        places it, called inside ``jax.set_mesh`` or on arrays merely placed on the mesh."""
         failures = []
         for case in cases():
-            only_batch = dataclasses.replace(
-                case,
-                args=tuple((a, tuple(x if x == "data" else None for x in s)) for a, s in case.args),
-                arrays={k: (a, tuple(x if x == "data" else None for x in s)) for k, (a, s) in case.arrays.items()})
+            if batch_only:
+                case = dataclasses.replace(
+                    case,
+                    args=tuple((a, tuple(x if x == "data" else None for x in s)) for a, s in case.args),
+                    arrays={k: (a, tuple(x if x == "data" else None for x in s)) for k, (a, s) in case.arrays.items()})
             try:
-                self.jit_case(only_batch, explicit=True)
+                self.jit_case(case, explicit=True, set_mesh=set_mesh)
             except Exception as e:  # report every case that fails, not only the first
                 failures.append(f"{case.name}: {str(e).splitlines()[0][:300]}")
         if failures:
@@ -778,7 +786,8 @@ class Child:
             "shard_map/vocab_parallel_cross_entropy/bad_target_nan": self.vocab_bad_target,
             "shard_map/vocab_parallel_cross_entropy/classes_over_both_axes": self.vocab_two_axes,
             "shard_map/vocab_parallel_cross_entropy/matches_linear_cross_entropy": self.vocab_vs_linear,
-            "explicit/batch_only/every_case": self.explicit_batch_only,
+            "explicit/batch_only/every_case": lambda: self.explicit_every_case(batch_only=True),
+            "explicit/placed_without_set_mesh/every_case": lambda: self.explicit_every_case(set_mesh=False),
             "explicit/unreduced_keeps_batch_sharding": self.explicit_unreduced_sharding,
             "explicit/shard_map_over_data": self.explicit_shard_map_over_data,
             "explicit/cross_entropy/auto_axes": self.explicit_cross_entropy,

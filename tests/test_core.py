@@ -103,7 +103,7 @@ def test_readme_quotes_the_latest_benchmark_results():
 def test_readme_commands_install_torch_first_and_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     demo, tests = re.findall(r"```bash\n(.*?)\n```", readme)[:2]
-    assert demo.endswith("python -m jaxloss") and "pip install -e ." in demo
+    assert demo.endswith("python -m jaxloss") and 'pip install -e ".[examples]"' in demo
     assert tests.index("pip install torch==2.13.0") < tests.index('pip install -e ".[test]"') < tests.index("python -m pytest")
     ci = subprocess.run(
         ["awk", "/^\\*\\*Install and run the tests\\*\\*/{found=1} found && /^```bash/{getline; print; exit}", "README.md"],

@@ -7,7 +7,8 @@ starts replicated. A loss is a small, self-contained computation whose natural s
 by itself, so the decorator runs every loss body with the explicit axes switched to ``Auto``
 (:func:`jax.sharding.auto_axes`, which reshards nothing on the way in) and types the result for
 the caller: a reduced loss is replicated, an unreduced one keeps the sharding of the input it has
-the shape of, or else the sharding of the batch axis it shares with the first input. Without a
+the shape of, or else the sharding of the batch axis it shares with the first input. Arrays placed on a mesh
+but called without ``jax.set_mesh`` are handled under their own mesh. Without a
 mesh, under ``Auto`` axes, or when no input is sharded over an explicit axis (inside a
 ``shard_map`` over the batch axis, for instance), nothing changes.
 """
@@ -21,11 +22,21 @@ import jax
 from jax.sharding import AxisType, PartitionSpec
 
 
-def _explicit_axes() -> tuple[str, ...]:
-    mesh = jax.sharding.get_abstract_mesh()
+def _explicit_axes(mesh: Any) -> tuple[str, ...]:
     if mesh.empty:
         return ()
     return tuple(name for name, kind in zip(mesh.axis_names, mesh.axis_types) if kind == AxisType.Explicit)
+
+
+def _inputs_mesh(inputs: list[jax.Array]) -> Any:
+    """The mesh the inputs are placed on (arrays put on a mesh without ``jax.set_mesh`` carry it in
+    their type), or None."""
+    for a in inputs:
+        sharding = jax.typeof(a).sharding
+        mesh = getattr(sharding, "mesh", None)
+        if mesh is not None and not mesh.empty:
+            return mesh
+    return None
 
 
 def _spec(a: jax.Array) -> PartitionSpec:
@@ -56,10 +67,17 @@ def _result_spec(out: jax.ShapeDtypeStruct, inputs: list[jax.Array]) -> Partitio
 def on_auto_axes(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` with the current mesh's ``Explicit`` axes made ``Auto`` (a no-op
     without such axes); the result is typed as described in the module docstring."""
-    explicit = _explicit_axes()
     leaves, tree = jax.tree_util.tree_flatten((args, kwargs))
     where_array = [isinstance(leaf, jax.Array) for leaf in leaves]
     inputs = [leaf for leaf, is_array in zip(leaves, where_array) if is_array]
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:  # arrays placed on a mesh, called without jax.set_mesh: their mesh, as the context
+        placed = _inputs_mesh(inputs)
+        if placed is not None and _explicit_axes(placed):
+            with jax.sharding.use_abstract_mesh(placed):
+                return on_auto_axes(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+    explicit = _explicit_axes(mesh)
     if not any(_names(_spec(a)) & set(explicit) for a in inputs):
         return fn(*args, **kwargs)  # replicated over the explicit axes: JAX types everything
 
